@@ -1,0 +1,10 @@
+//! greeter: a greeting server on Linux io_uring completion queues, with a tokio fallback.
+//!
+//! `proto` turns bytes into responses without I/O; the backends only move bytes; `server`
+//! is the one place that knows several backends exist. Start a server with
+//! [`server::start`] and drive it through the returned [`ServerHandle`].
+#![deny(unsafe_code)]
+#![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod proto;

@@ -1,0 +1,121 @@
+//! Sans-IO protocol core: bytes in, response bytes out. No sockets, no clocks, no threads.
+//!
+//! A backend feeds received bytes to [`Session::handle_input`], which appends every answer
+//! it can give to a caller-owned output buffer and says how many input bytes it consumed
+//! and what the connection must do next ([`Next`]). The time arrives from outside through
+//! [`Greeter::set_time`]. Every backend drives the same code, so behaviour is identical
+//! by construction, and the unit tests below cover it without I/O.
+
+mod date;
+pub mod head;
+pub mod response;
+pub mod route;
+mod session;
+
+use std::time::SystemTime;
+
+pub use date::{DATE_LEN, DateCache};
+pub use response::Status;
+pub use session::Session;
+
+/// Which protocol a listener speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    /// HTTP/1.1 with keep-alive and pipelining.
+    #[default]
+    Http,
+    /// Read once, write the greeting, close.
+    Raw,
+}
+
+/// The settings `proto` needs; everything else about a server is the backend's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtoConfig {
+    pub protocol: Protocol,
+    /// The body of `GET /` and the line the raw protocol writes.
+    pub greeting: String,
+    /// Longest request head (request line and headers); `431`/`414` above it.
+    pub max_header_bytes: usize,
+    /// Longest request body read and discarded; `413` above it.
+    pub max_body_bytes: u64,
+    /// Output a connection may have pending before its input is no longer processed.
+    pub max_pending_output: usize,
+}
+
+impl Default for ProtoConfig {
+    fn default() -> Self {
+        ProtoConfig {
+            protocol: Protocol::Http,
+            greeting: "Hello, world!".to_owned(),
+            max_header_bytes: 8 * 1024,
+            max_body_bytes: 64 * 1024,
+            max_pending_output: 64 * 1024,
+        }
+    }
+}
+
+/// What the connection does next, once the output produced so far is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Keep reading; unconsumed input is the start of an unfinished request.
+    Read,
+    /// Output passed the backpressure bound: stop reading, write, then call again with
+    /// the unconsumed input.
+    Flush,
+    /// Close after the output is written. With `linger`, the client may still be sending
+    /// (an error cut its request short): shut down writing and drain its input briefly,
+    /// so the kernel does not answer unread bytes with a reset that destroys the response.
+    Close { linger: bool },
+}
+
+/// The result of feeding input; the caller must drop `consumed` bytes and act on `next`.
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub consumed: usize,
+    pub next: Next,
+}
+
+/// Per-worker protocol state shared by all its connections: settings, the Date cache, and
+/// whether the server is draining.
+#[derive(Debug, Clone)]
+pub struct Greeter {
+    config: ProtoConfig,
+    /// What the raw protocol writes: the greeting and a newline.
+    raw_line: Box<[u8]>,
+    date: DateCache,
+    draining: bool,
+}
+
+impl Greeter {
+    pub fn new(config: ProtoConfig, now: SystemTime) -> Self {
+        let raw_line = format!("{}\n", config.greeting).into_bytes().into_boxed_slice();
+        Greeter { config, raw_line, date: DateCache::new(now), draining: false }
+    }
+
+    pub fn config(&self) -> &ProtoConfig {
+        &self.config
+    }
+
+    /// Refreshes the Date header; the backend calls this from its periodic timer.
+    pub fn set_time(&mut self, now: SystemTime) {
+        self.date.update(now);
+    }
+
+    /// From now on `/healthz` answers `503` and the response that ends a connection's
+    /// received input says `Connection: close`.
+    pub fn start_draining(&mut self) {
+        self.draining = true;
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining
+    }
+
+    pub fn new_session(&self) -> Session {
+        Session::default()
+    }
+}
+
+#[cfg(test)]
+mod tests;
