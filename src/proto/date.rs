@@ -18,7 +18,10 @@ pub struct DateCache {
 
 impl DateCache {
     pub fn new(now: SystemTime) -> Self {
-        let mut cache = DateCache { secs: u64::MAX, text: [b' '; DATE_LEN] };
+        let mut cache = DateCache {
+            secs: u64::MAX,
+            text: [b' '; DATE_LEN],
+        };
         cache.update(now);
         cache
     }
@@ -49,7 +52,10 @@ mod tests {
     #[test]
     fn renders_imf_fixdate() {
         let t = UNIX_EPOCH + Duration::from_secs(784_111_777);
-        assert_eq!(DateCache::new(t).as_bytes(), b"Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(
+            DateCache::new(t).as_bytes(),
+            b"Sun, 06 Nov 1994 08:49:37 GMT"
+        );
     }
 
     #[test]

@@ -63,8 +63,15 @@ pub fn parse(buf: &[u8], max_head: usize) -> Parsed<'_> {
 
 /// A head over the limit: `414` if even the request line does not fit, else `431`.
 fn too_long(view: &[u8]) -> Status {
-    let body = view.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(0);
-    if view[body..].contains(&b'\n') { Status::HeaderFieldsTooLarge } else { Status::UriTooLong }
+    let body = view
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(0);
+    if view[body..].contains(&b'\n') {
+        Status::HeaderFieldsTooLarge
+    } else {
+        Status::UriTooLong
+    }
 }
 
 /// What the framing headers say, gathered in one pass.
@@ -116,12 +123,23 @@ fn frame<'a>(req: &httparse::Request<'_, 'a>, len: usize) -> Parsed<'a> {
         // RFC 9112 §6.3: with both, or on HTTP/1.0, or not ending in chunked, the length
         // is unknowable and the only safe answer is 400. Chunked bodies we do not read.
         let known = chunked && f.content_length.is_none() && minor == 1;
-        return Parsed::Reject(if known { Status::NotImplemented } else { Status::BadRequest });
+        return Parsed::Reject(if known {
+            Status::NotImplemented
+        } else {
+            Status::BadRequest
+        });
     }
     let persist = !f.close && (minor == 1 || f.keep_alive);
     let body_len = f.content_length.unwrap_or(0);
     let method = method_of(method);
-    Parsed::Complete(Head { method, target: path.as_bytes(), minor, persist, body_len, len })
+    Parsed::Complete(Head {
+        method,
+        target: path.as_bytes(),
+        minor,
+        persist,
+        body_len,
+        len,
+    })
 }
 
 fn method_of(name: &str) -> Method {
@@ -147,8 +165,13 @@ fn parse_length(value: &[u8]) -> Option<u64> {
 /// Whether the final transfer coding is `chunked` and every coding is a plain token.
 fn ends_in_chunked(value: &[u8]) -> bool {
     let mut codings = value.split(|&b| b == b',').map(trim);
-    let all_tokens = codings.clone().all(|c| !c.is_empty() && c.iter().all(|&b| is_tchar(b)));
-    all_tokens && codings.next_back().is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"))
+    let all_tokens = codings
+        .clone()
+        .all(|c| !c.is_empty() && c.iter().all(|&b| is_tchar(b)));
+    all_tokens
+        && codings
+            .next_back()
+            .is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"))
 }
 
 fn is_tchar(b: u8) -> bool {
@@ -158,7 +181,10 @@ fn is_tchar(b: u8) -> bool {
 fn trim(bytes: &[u8]) -> &[u8] {
     let is_ows = |b: &u8| *b == b' ' || *b == b'\t';
     let start = bytes.iter().position(|b| !is_ows(b)).unwrap_or(bytes.len());
-    let end = bytes.iter().rposition(|b| !is_ows(b)).map_or(start, |i| i + 1);
+    let end = bytes
+        .iter()
+        .rposition(|b| !is_ows(b))
+        .map_or(start, |i| i + 1);
     &bytes[start..end]
 }
 

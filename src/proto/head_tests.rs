@@ -23,12 +23,18 @@ fn parses_a_simple_get() {
     let head = complete(b"GET /greet/Bo HTTP/1.1\r\nHost: x\r\n\r\nrest");
     assert_eq!(head.method, Method::Get);
     assert_eq!(head.target, b"/greet/Bo");
-    assert_eq!((head.minor, head.persist, head.body_len, head.len), (1, true, 0, 35));
+    assert_eq!(
+        (head.minor, head.persist, head.body_len, head.len),
+        (1, true, 0, 35)
+    );
 }
 
 #[test]
 fn partial_until_the_blank_line() {
-    assert_eq!(parse(b"GET / HTTP/1.1\r\nHost: x\r\n", MAX), Parsed::Partial);
+    assert_eq!(
+        parse(b"GET / HTTP/1.1\r\nHost: x\r\n", MAX),
+        Parsed::Partial
+    );
     assert_eq!(parse(b"", MAX), Parsed::Partial);
 }
 
@@ -42,9 +48,24 @@ fn persistence_follows_version_and_connection() {
 
 #[test]
 fn content_length_is_strict() {
-    assert_eq!(complete(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 42\r\n\r\n").body_len, 42);
-    assert_eq!(complete(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length:  7 \r\n\r\n").body_len, 7);
-    for value in ["+5", "-1", "0x5", "5 5", "5,5", "", "1e3", "99999999999999999999"] {
+    assert_eq!(
+        complete(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 42\r\n\r\n").body_len,
+        42
+    );
+    assert_eq!(
+        complete(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length:  7 \r\n\r\n").body_len,
+        7
+    );
+    for value in [
+        "+5",
+        "-1",
+        "0x5",
+        "5 5",
+        "5,5",
+        "",
+        "1e3",
+        "99999999999999999999",
+    ] {
         let raw = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {value}\r\n\r\n");
         assert_eq!(status_of(raw.as_bytes()), 400, "Content-Length: {value}");
     }
@@ -54,21 +75,46 @@ fn content_length_is_strict() {
 
 #[test]
 fn transfer_encoding_is_refused() {
-    let te = |v: &str, extra: &str| format!("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: {v}\r\n{extra}\r\n");
+    let te = |v: &str, extra: &str| {
+        format!("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: {v}\r\n{extra}\r\n")
+    };
     assert_eq!(status_of(te("chunked", "").as_bytes()), 501);
     assert_eq!(status_of(te("gzip, chunked", "").as_bytes()), 501);
-    assert_eq!(status_of(te("chunked", "Content-Length: 5\r\n").as_bytes()), 400);
-    for bad in ["gzip", "chunked, gzip", "xchunked", "chunked;q=1", "", "\"chunked\""] {
-        assert_eq!(status_of(te(bad, "").as_bytes()), 400, "Transfer-Encoding: {bad}");
+    assert_eq!(
+        status_of(te("chunked", "Content-Length: 5\r\n").as_bytes()),
+        400
+    );
+    for bad in [
+        "gzip",
+        "chunked, gzip",
+        "xchunked",
+        "chunked;q=1",
+        "",
+        "\"chunked\"",
+    ] {
+        assert_eq!(
+            status_of(te(bad, "").as_bytes()),
+            400,
+            "Transfer-Encoding: {bad}"
+        );
     }
-    assert_eq!(status_of(te("chunked", "Transfer-Encoding: chunked\r\n").as_bytes()), 400);
-    assert_eq!(status_of(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"), 400);
+    assert_eq!(
+        status_of(te("chunked", "Transfer-Encoding: chunked\r\n").as_bytes()),
+        400
+    );
+    assert_eq!(
+        status_of(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        400
+    );
 }
 
 #[test]
 fn host_is_required_once_on_http_1_1() {
     assert_eq!(status_of(b"GET / HTTP/1.1\r\n\r\n"), 400);
-    assert_eq!(status_of(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"), 400);
+    assert_eq!(
+        status_of(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"),
+        400
+    );
     assert_eq!(complete(b"GET / HTTP/1.0\r\n\r\n").minor, 0);
 }
 
@@ -100,7 +146,10 @@ fn other_versions_are_not_supported() {
 fn heads_over_the_limit() {
     let long_line = format!("GET /{} HTTP/1.1\r\n", "a".repeat(MAX));
     assert_eq!(status_of(long_line.as_bytes()), 414);
-    let big = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n", "a".repeat(MAX));
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
+        "a".repeat(MAX)
+    );
     assert_eq!(status_of(big.as_bytes()), 431);
     let mut many = String::from("GET / HTTP/1.1\r\nHost: x\r\n");
     (0..MAX_HEADERS).for_each(|i| many.push_str(&format!("X-{i}: y\r\n")));
@@ -110,8 +159,14 @@ fn heads_over_the_limit() {
 #[test]
 fn exactly_at_the_limit_is_accepted() {
     let pad = MAX - "GET / HTTP/1.1\r\nHost: x\r\nX: \r\n\r\n".len();
-    let raw = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n", "a".repeat(pad));
+    let raw = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
+        "a".repeat(pad)
+    );
     assert_eq!(complete(raw.as_bytes()).len, MAX);
-    let over = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n", "a".repeat(pad + 1));
+    let over = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
+        "a".repeat(pad + 1)
+    );
     assert_eq!(status_of(over.as_bytes()), 431);
 }

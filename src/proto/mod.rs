@@ -89,8 +89,15 @@ pub struct Greeter {
 
 impl Greeter {
     pub fn new(config: ProtoConfig, now: SystemTime) -> Self {
-        let raw_line = format!("{}\n", config.greeting).into_bytes().into_boxed_slice();
-        Greeter { config, raw_line, date: DateCache::new(now), draining: false }
+        let raw_line = format!("{}\n", config.greeting)
+            .into_bytes()
+            .into_boxed_slice();
+        Greeter {
+            config,
+            raw_line,
+            date: DateCache::new(now),
+            draining: false,
+        }
     }
 
     pub fn config(&self) -> &ProtoConfig {

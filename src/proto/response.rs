@@ -94,7 +94,12 @@ pub struct Reply<'a> {
 
 impl<'a> Reply<'a> {
     pub fn new(status: Status, body: Body<'a>) -> Self {
-        Reply { status, body, allow: false, head_only: false }
+        Reply {
+            status,
+            body,
+            allow: false,
+            head_only: false,
+        }
     }
 
     /// An error answer whose body is its reason phrase.
@@ -124,7 +129,13 @@ pub enum Persist {
 }
 
 /// Appends one encoded response to `out`.
-pub fn encode(out: &mut Vec<u8>, reply: &Reply<'_>, persist: Persist, greeting: &[u8], date: &DateCache) {
+pub fn encode(
+    out: &mut Vec<u8>,
+    reply: &Reply<'_>,
+    persist: Persist,
+    greeting: &[u8],
+    date: &DateCache,
+) {
     let mut length = itoa::Buffer::new();
     let body_len = match &reply.body {
         Body::Greeting => greeting.len(),

@@ -32,16 +32,25 @@ pub fn route(method: Method, target: &[u8], draining: bool) -> Reply<'_> {
 fn with_method(reply: Reply<'_>, method: Method) -> Reply<'_> {
     match method {
         Method::Get => reply,
-        Method::Head => Reply { head_only: true, ..reply },
+        Method::Head => Reply {
+            head_only: true,
+            ..reply
+        },
         _ if reply.status == Status::NotFound => reply,
-        _ => Reply { allow: true, ..Reply::error(Status::MethodNotAllowed) },
+        _ => Reply {
+            allow: true,
+            ..Reply::error(Status::MethodNotAllowed)
+        },
     }
 }
 
 /// `OPTIONS *` asks what the server allows; any other non-path target is malformed.
 fn asterisk_or_bad(method: Method, target: &[u8]) -> Reply<'static> {
     if target == b"*" && method == Method::Options {
-        Reply { allow: true, ..Reply::error(Status::MethodNotAllowed) }
+        Reply {
+            allow: true,
+            ..Reply::error(Status::MethodNotAllowed)
+        }
     } else {
         Reply::error(Status::BadRequest)
     }
@@ -74,7 +83,11 @@ fn absolute_path(target: &[u8]) -> Option<&[u8]> {
 
 /// Percent-decodes a name; valid UTF-8, 1–64 characters, no control characters.
 fn decode_name(raw: &[u8]) -> Option<Cow<'_, str>> {
-    let bytes = if raw.contains(&b'%') { Cow::Owned(percent_decode(raw)?) } else { Cow::Borrowed(raw) };
+    let bytes = if raw.contains(&b'%') {
+        Cow::Owned(percent_decode(raw)?)
+    } else {
+        Cow::Borrowed(raw)
+    };
     let name = match bytes {
         Cow::Borrowed(b) => Cow::Borrowed(std::str::from_utf8(b).ok()?),
         Cow::Owned(v) => Cow::Owned(String::from_utf8(v).ok()?),
@@ -123,8 +136,14 @@ mod tests {
     fn routes_each_path() {
         assert_eq!(route(Method::Get, b"/", false).body, Body::Greeting);
         assert_eq!(route(Method::Get, b"/?lang=en", false).body, Body::Greeting);
-        assert_eq!(route(Method::Get, b"/healthz", false).body, Body::Text("ok"));
-        assert_eq!(route(Method::Get, b"/healthz", true).status, Status::ServiceUnavailable);
+        assert_eq!(
+            route(Method::Get, b"/healthz", false).body,
+            Body::Text("ok")
+        );
+        assert_eq!(
+            route(Method::Get, b"/healthz", true).status,
+            Status::ServiceUnavailable
+        );
         assert_eq!(status(Method::Get, "/nope"), 404);
         assert_eq!(status(Method::Get, "/greet/a/b"), 404);
         assert_eq!(status(Method::Get, "/greet"), 404);
@@ -133,7 +152,10 @@ mod tests {
     #[test]
     fn methods_other_than_get_and_head_get_405_with_allow() {
         let reply = route(Method::Other, b"/", false);
-        assert_eq!((reply.status, reply.allow), (Status::MethodNotAllowed, true));
+        assert_eq!(
+            (reply.status, reply.allow),
+            (Status::MethodNotAllowed, true)
+        );
         assert_eq!(status(Method::Other, "/missing"), 404);
         assert!(route(Method::Head, b"/", false).head_only);
     }
@@ -144,17 +166,36 @@ mod tests {
         assert_eq!(greeted("/greet/Ren%C3%A9e").as_deref(), Some("Renée"));
         assert_eq!(greeted("/greet/a%20b?x=1").as_deref(), Some("a b"));
         assert_eq!(greeted("/greet/%2F").as_deref(), Some("/"));
-        assert_eq!(greeted(&format!("/greet/{}", "é".repeat(64))).map(|n| n.chars().count()), Some(64));
-        for bad in ["/greet/", "/greet/%zz", "/greet/%4", "/greet/%FF", "/greet/a%00b", "/greet/%7F"] {
+        assert_eq!(
+            greeted(&format!("/greet/{}", "é".repeat(64))).map(|n| n.chars().count()),
+            Some(64)
+        );
+        for bad in [
+            "/greet/",
+            "/greet/%zz",
+            "/greet/%4",
+            "/greet/%FF",
+            "/greet/a%00b",
+            "/greet/%7F",
+        ] {
             assert_eq!(status(Method::Get, bad), 400, "{bad}");
         }
-        assert_eq!(status(Method::Get, &format!("/greet/{}", "a".repeat(65))), 400);
+        assert_eq!(
+            status(Method::Get, &format!("/greet/{}", "a".repeat(65))),
+            400
+        );
     }
 
     #[test]
     fn absolute_and_asterisk_forms() {
-        assert_eq!(route(Method::Get, b"http://example.com/", false).body, Body::Greeting);
-        assert_eq!(route(Method::Get, b"HTTP://example.com", false).body, Body::Greeting);
+        assert_eq!(
+            route(Method::Get, b"http://example.com/", false).body,
+            Body::Greeting
+        );
+        assert_eq!(
+            route(Method::Get, b"HTTP://example.com", false).body,
+            Body::Greeting
+        );
         assert_eq!(greeted("http://h:8/greet/Bo?x").as_deref(), Some("Bo"));
         assert_eq!(status(Method::Get, "ftp://example.com/"), 400);
         assert_eq!(status(Method::Get, "*"), 400);

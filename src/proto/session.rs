@@ -27,10 +27,16 @@ impl Session {
     pub fn handle_input(&mut self, g: &Greeter, input: &[u8], out: &mut Vec<u8>) -> Progress {
         match g.config.protocol {
             Protocol::Http => self.http(g, input, out),
-            Protocol::Raw if input.is_empty() => Progress { consumed: 0, next: Next::Read },
+            Protocol::Raw if input.is_empty() => Progress {
+                consumed: 0,
+                next: Next::Read,
+            },
             Protocol::Raw => {
                 out.extend_from_slice(&g.raw_line);
-                Progress { consumed: input.len(), next: Next::Close { linger: false } }
+                Progress {
+                    consumed: input.len(),
+                    next: Next::Close { linger: false },
+                }
             }
         }
     }
@@ -61,27 +67,48 @@ impl Session {
             if self.body.is_some() {
                 pos += self.discard_body(&input[pos..]);
                 let Some(done) = self.body.take_if(|b| b.remaining == 0) else {
-                    return Progress { consumed: pos, next: Next::Read };
+                    return Progress {
+                        consumed: pos,
+                        next: Next::Read,
+                    };
                 };
                 let at_end = pos == input.len();
                 if let Some(next) = answer(g, &done.reply, done.persist, done.minor, at_end, out) {
-                    return Progress { consumed: input.len(), next };
+                    return Progress {
+                        consumed: input.len(),
+                        next,
+                    };
                 }
             }
             if pos == input.len() {
-                return Progress { consumed: pos, next: Next::Read };
+                return Progress {
+                    consumed: pos,
+                    next: Next::Read,
+                };
             }
             if out.len() >= g.config.max_pending_output {
-                return Progress { consumed: pos, next: Next::Flush };
+                return Progress {
+                    consumed: pos,
+                    next: Next::Flush,
+                };
             }
             if let Some(next) = self.next_request(g, input, &mut pos, out) {
-                return Progress { consumed: if next == Next::Read { pos } else { input.len() }, next };
+                return Progress {
+                    consumed: if next == Next::Read { pos } else { input.len() },
+                    next,
+                };
             }
         }
     }
 
     /// Handles the request at `input[*pos..]`; `None` means go on with the next one.
-    fn next_request(&mut self, g: &Greeter, input: &[u8], pos: &mut usize, out: &mut Vec<u8>) -> Option<Next> {
+    fn next_request(
+        &mut self,
+        g: &Greeter,
+        input: &[u8],
+        pos: &mut usize,
+        out: &mut Vec<u8>,
+    ) -> Option<Next> {
         let head = match head::parse(&input[*pos..], g.config.max_header_bytes) {
             Parsed::Partial => return Some(Next::Read),
             Parsed::Reject(status) => return Some(reject(g, status, out)),
@@ -95,15 +122,29 @@ impl Session {
         if head.body_len > 0 {
             let (persist, minor) = (head.persist, head.minor);
             let reply = reply.into_owned();
-            self.body = Some(Box::new(PendingBody { remaining: head.body_len, reply, persist, minor }));
+            self.body = Some(Box::new(PendingBody {
+                remaining: head.body_len,
+                reply,
+                persist,
+                minor,
+            }));
             return None;
         }
-        answer(g, &reply, head.persist, head.minor, *pos == input.len(), out)
+        answer(
+            g,
+            &reply,
+            head.persist,
+            head.minor,
+            *pos == input.len(),
+            out,
+        )
     }
 
     /// Drops body bytes from the front of `input`; returns how many.
     fn discard_body(&mut self, input: &[u8]) -> usize {
-        let Some(body) = self.body.as_mut() else { return 0 };
+        let Some(body) = self.body.as_mut() else {
+            return 0;
+        };
         let take = body.remaining.min(input.len() as u64);
         body.remaining -= take;
         take as usize
@@ -114,7 +155,14 @@ impl Session {
 ///
 /// While draining, the answer to the request that ends the received input closes the
 /// connection: requests already received are all answered, and the client is told.
-fn answer(g: &Greeter, reply: &Reply<'_>, persist: bool, minor: u8, at_end: bool, out: &mut Vec<u8>) -> Option<Next> {
+fn answer(
+    g: &Greeter,
+    reply: &Reply<'_>,
+    persist: bool,
+    minor: u8,
+    at_end: bool,
+    out: &mut Vec<u8>,
+) -> Option<Next> {
     let close = !persist || (g.draining && at_end);
     let header = match (close, minor) {
         (true, _) => Persist::Close,
@@ -127,6 +175,12 @@ fn answer(g: &Greeter, reply: &Reply<'_>, persist: bool, minor: u8, at_end: bool
 
 /// Answers a request that cannot be read further; the connection closes after it.
 fn reject(g: &Greeter, status: Status, out: &mut Vec<u8>) -> Next {
-    response::encode(out, &Reply::error(status), Persist::Close, g.config.greeting.as_bytes(), &g.date);
+    response::encode(
+        out,
+        &Reply::error(status),
+        Persist::Close,
+        g.config.greeting.as_bytes(),
+        &g.date,
+    );
     Next::Close { linger: true }
 }

@@ -27,7 +27,8 @@ fn expected(status: &str, extra: &str, body: &str) -> String {
 /// Feeds `chunks` the way a backend does (unfinished input kept, output written at once
 /// on Flush); returns everything written and how the connection ended, if it did.
 fn drive(g: &Greeter, chunks: &[&[u8]]) -> (String, Option<Next>) {
-    let (mut session, mut tail, mut out, mut written) = (Session::default(), Vec::new(), Vec::new(), Vec::new());
+    let (mut session, mut tail, mut out, mut written) =
+        (Session::default(), Vec::new(), Vec::new(), Vec::new());
     for chunk in chunks {
         tail.extend_from_slice(chunk);
         loop {
@@ -59,22 +60,38 @@ fn get_root_greets() {
 #[test]
 fn head_sends_the_headers_of_get_without_body() {
     let (out, _) = answer("HEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_eq!(out, expected("200 OK", "", "Hello, world!").replace("Hello, world!", ""));
+    assert_eq!(
+        out,
+        expected("200 OK", "", "Hello, world!").replace("Hello, world!", "")
+    );
     let (out, _) = answer("HEAD /greet/Al HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(out.ends_with("Content-Length: 10\r\n\r\n"), "{out}");
 }
 
 #[test]
 fn greets_by_name_and_checks_the_name() {
-    assert_eq!(answer("GET /greet/Alice HTTP/1.1\r\nHost: x\r\n\r\n").0, expected("200 OK", "", "Hello, Alice!"));
+    assert_eq!(
+        answer("GET /greet/Alice HTTP/1.1\r\nHost: x\r\n\r\n").0,
+        expected("200 OK", "", "Hello, Alice!")
+    );
     let bad = answer("GET /greet/%00 HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_eq!(bad, (expected("400 Bad Request", "", "Bad Request"), None), "a bad name keeps the connection");
+    assert_eq!(
+        bad,
+        (expected("400 Bad Request", "", "Bad Request"), None),
+        "a bad name keeps the connection"
+    );
 }
 
 #[test]
 fn configured_greeting() {
-    let g = greeter_with(ProtoConfig { greeting: "Bonjour".into(), ..ProtoConfig::default() });
-    assert_eq!(drive(&g, &[GET.as_bytes()]).0, expected("200 OK", "", "Bonjour"));
+    let g = greeter_with(ProtoConfig {
+        greeting: "Bonjour".into(),
+        ..ProtoConfig::default()
+    });
+    assert_eq!(
+        drive(&g, &[GET.as_bytes()]).0,
+        expected("200 OK", "", "Bonjour")
+    );
 }
 
 #[test]
@@ -84,14 +101,27 @@ fn healthz_is_ok_then_503_while_draining() {
     let mut g = greeter();
     g.start_draining();
     let drained = drive(&g, &[probe.as_bytes()]);
-    assert_eq!(drained, (expected("503 Service Unavailable", "Connection: close\r\n", "draining"), CLOSE));
+    assert_eq!(
+        drained,
+        (
+            expected(
+                "503 Service Unavailable",
+                "Connection: close\r\n",
+                "draining"
+            ),
+            CLOSE
+        )
+    );
 }
 
 #[test]
 fn unknown_paths_and_methods_keep_the_connection() {
     let raw = format!("POST / HTTP/1.1\r\nHost: x\r\n\r\nGET /x HTTP/1.1\r\nHost: x\r\n\r\n{GET}");
-    let want = expected("405 Method Not Allowed", "Allow: GET, HEAD\r\n", "Method Not Allowed")
-        + &expected("404 Not Found", "", "Not Found")
+    let want = expected(
+        "405 Method Not Allowed",
+        "Allow: GET, HEAD\r\n",
+        "Method Not Allowed",
+    ) + &expected("404 Not Found", "", "Not Found")
         + &expected("200 OK", "", "Hello, world!");
     assert_eq!(answer(&raw), (want, None));
 }
@@ -99,73 +129,165 @@ fn unknown_paths_and_methods_keep_the_connection() {
 #[test]
 fn malformed_input_gets_400_and_closes() {
     let (out, next) = answer(&format!("{GET}GARBAGE\0\r\n\r\n{GET}"));
-    assert_eq!(out, expected("200 OK", "", "Hello, world!") + &expected("400 Bad Request", "Connection: close\r\n", "Bad Request"));
+    assert_eq!(
+        out,
+        expected("200 OK", "", "Hello, world!")
+            + &expected("400 Bad Request", "Connection: close\r\n", "Bad Request")
+    );
     assert_eq!(next, CLOSE_LINGER);
 }
 
 #[test]
 fn oversized_heads_get_431_or_414() {
-    let big = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n", "a".repeat(9000));
-    assert_eq!(answer(&big).0, expected("431 Request Header Fields Too Large", "Connection: close\r\n", "Request Header Fields Too Large"));
+    let big = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
+        "a".repeat(9000)
+    );
+    assert_eq!(
+        answer(&big).0,
+        expected(
+            "431 Request Header Fields Too Large",
+            "Connection: close\r\n",
+            "Request Header Fields Too Large"
+        )
+    );
     let long = format!("GET /{} HTTP/1.1\r\n", "a".repeat(9000));
-    assert_eq!(answer(&long), (expected("414 URI Too Long", "Connection: close\r\n", "URI Too Long"), CLOSE_LINGER));
+    assert_eq!(
+        answer(&long),
+        (
+            expected("414 URI Too Long", "Connection: close\r\n", "URI Too Long"),
+            CLOSE_LINGER
+        )
+    );
 }
 
 #[test]
 fn an_unfinished_head_within_the_limit_waits() {
-    assert_eq!(answer("GET / HTTP/1.1\r\nHost: x\r\nX: aaaa"), (String::new(), None));
+    assert_eq!(
+        answer("GET / HTTP/1.1\r\nHost: x\r\nX: aaaa"),
+        (String::new(), None)
+    );
 }
 
 #[test]
 fn small_bodies_are_discarded_large_ones_get_413() {
-    let (out, next) = answer(&format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello{GET}"));
+    let (out, next) = answer(&format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello{GET}"
+    ));
     let allow = "Allow: GET, HEAD\r\n";
-    assert_eq!(out, expected("405 Method Not Allowed", allow, "Method Not Allowed") + &expected("200 OK", "", "Hello, world!"));
+    assert_eq!(
+        out,
+        expected("405 Method Not Allowed", allow, "Method Not Allowed")
+            + &expected("200 OK", "", "Hello, world!")
+    );
     assert_eq!(next, None);
     let large = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 65537\r\n\r\n";
-    assert_eq!(answer(large), (expected("413 Content Too Large", "Connection: close\r\n", "Content Too Large"), CLOSE_LINGER));
+    assert_eq!(
+        answer(large),
+        (
+            expected(
+                "413 Content Too Large",
+                "Connection: close\r\n",
+                "Content Too Large"
+            ),
+            CLOSE_LINGER
+        )
+    );
 }
 
 #[test]
 fn the_answer_to_a_body_waits_for_the_whole_body() {
     let head = b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab";
     assert_eq!(drive(&greeter(), &[head]).0, "");
-    assert_eq!(drive(&greeter(), &[head, b"cd"]).0, expected("200 OK", "", "Hello, world!"));
+    assert_eq!(
+        drive(&greeter(), &[head, b"cd"]).0,
+        expected("200 OK", "", "Hello, world!")
+    );
 }
 
 #[test]
 fn transfer_encoding_is_501_or_400_and_closes() {
     let chunked = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n";
-    assert_eq!(answer(chunked), (expected("501 Not Implemented", "Connection: close\r\n", "Not Implemented"), CLOSE_LINGER));
-    let both = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc";
-    assert_eq!(answer(both).0, expected("400 Bad Request", "Connection: close\r\n", "Bad Request"));
+    assert_eq!(
+        answer(chunked),
+        (
+            expected(
+                "501 Not Implemented",
+                "Connection: close\r\n",
+                "Not Implemented"
+            ),
+            CLOSE_LINGER
+        )
+    );
+    let both =
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc";
+    assert_eq!(
+        answer(both).0,
+        expected("400 Bad Request", "Connection: close\r\n", "Bad Request")
+    );
 }
 
 #[test]
 fn http_1_0_closes_unless_keep_alive() {
     let (out, next) = answer("GET / HTTP/1.0\r\n\r\n");
-    assert_eq!((out, next), (expected("200 OK", "Connection: close\r\n", "Hello, world!"), CLOSE));
+    assert_eq!(
+        (out, next),
+        (
+            expected("200 OK", "Connection: close\r\n", "Hello, world!"),
+            CLOSE
+        )
+    );
     let (out, next) = answer("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
-    assert_eq!((out, next), (expected("200 OK", "Connection: keep-alive\r\n", "Hello, world!"), None));
+    assert_eq!(
+        (out, next),
+        (
+            expected("200 OK", "Connection: keep-alive\r\n", "Hello, world!"),
+            None
+        )
+    );
 }
 
 #[test]
 fn connection_close_is_honoured_and_later_requests_ignored() {
     let close = "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    assert_eq!(answer(close), (expected("200 OK", "Connection: close\r\n", "Hello, world!"), CLOSE));
+    assert_eq!(
+        answer(close),
+        (
+            expected("200 OK", "Connection: close\r\n", "Hello, world!"),
+            CLOSE
+        )
+    );
     let (out, next) = answer(&format!("{close}{GET}"));
-    assert_eq!((out, next), (expected("200 OK", "Connection: close\r\n", "Hello, world!"), CLOSE_LINGER));
+    assert_eq!(
+        (out, next),
+        (
+            expected("200 OK", "Connection: close\r\n", "Hello, world!"),
+            CLOSE_LINGER
+        )
+    );
 }
 
 #[test]
 fn pipelined_16_and_1000_answered_in_order_in_one_batch() {
     for count in [16, 1000] {
-        let raw: String = (0..count).map(|i| format!("GET /greet/n{i} HTTP/1.1\r\nHost: x\r\n\r\n")).collect();
+        let raw: String = (0..count)
+            .map(|i| format!("GET /greet/n{i} HTTP/1.1\r\nHost: x\r\n\r\n"))
+            .collect();
         let mut out = Vec::new();
-        let progress = greeter().new_session().handle_input(&greeter(), raw.as_bytes(), &mut out);
-        let want: String = (0..count).map(|i| expected("200 OK", "", &format!("Hello, n{i}!"))).collect();
+        let progress = greeter()
+            .new_session()
+            .handle_input(&greeter(), raw.as_bytes(), &mut out);
+        let want: String = (0..count)
+            .map(|i| expected("200 OK", "", &format!("Hello, n{i}!")))
+            .collect();
         if count == 16 {
-            assert_eq!(progress, Progress { consumed: raw.len(), next: Next::Read });
+            assert_eq!(
+                progress,
+                Progress {
+                    consumed: raw.len(),
+                    next: Next::Read
+                }
+            );
             assert_eq!(String::from_utf8(out).unwrap(), want);
         } else {
             assert_eq!(drive(&greeter(), &[raw.as_bytes()]), (want, None));
@@ -191,14 +313,27 @@ fn every_split_gives_the_same_output() {
 
 #[test]
 fn output_over_the_bound_asks_for_a_flush() {
-    let g = greeter_with(ProtoConfig { max_pending_output: 300, ..ProtoConfig::default() });
+    let g = greeter_with(ProtoConfig {
+        max_pending_output: 300,
+        ..ProtoConfig::default()
+    });
     let raw = GET.repeat(10);
     let mut out = Vec::new();
     let progress = g.new_session().handle_input(&g, raw.as_bytes(), &mut out);
     let one = expected("200 OK", "", "Hello, world!").len();
     let answered = out.len() / one;
-    assert_eq!(progress, Progress { consumed: answered * GET.len(), next: Next::Flush });
-    assert!(out.len() >= 300 && out.len() < 300 + one, "{} bytes pending", out.len());
+    assert_eq!(
+        progress,
+        Progress {
+            consumed: answered * GET.len(),
+            next: Next::Flush
+        }
+    );
+    assert!(
+        out.len() >= 300 && out.len() < 300 + one,
+        "{} bytes pending",
+        out.len()
+    );
 }
 
 #[test]
@@ -207,19 +342,35 @@ fn draining_closes_after_the_last_received_request() {
     g.start_draining();
     let (out, next) = drive(&g, &[GET.repeat(3).as_bytes()]);
     let ok = expected("200 OK", "", "Hello, world!");
-    assert_eq!(out, format!("{ok}{ok}{}", expected("200 OK", "Connection: close\r\n", "Hello, world!")));
+    assert_eq!(
+        out,
+        format!(
+            "{ok}{ok}{}",
+            expected("200 OK", "Connection: close\r\n", "Hello, world!")
+        )
+    );
     assert_eq!(next, CLOSE);
     let partial = format!("{GET}GET / HTT");
-    assert_eq!(drive(&g, &[partial.as_bytes()]), (ok, None), "an unfinished request is still waited for");
+    assert_eq!(
+        drive(&g, &[partial.as_bytes()]),
+        (ok, None),
+        "an unfinished request is still waited for"
+    );
 }
 
 #[test]
 fn raw_protocol_greets_once_and_closes() {
-    let g = greeter_with(ProtoConfig { protocol: Protocol::Raw, ..ProtoConfig::default() });
+    let g = greeter_with(ProtoConfig {
+        protocol: Protocol::Raw,
+        ..ProtoConfig::default()
+    });
     assert_eq!(drive(&g, &[b"hi"]), ("Hello, world!\n".to_owned(), CLOSE));
     assert_eq!(drive(&g, &[b""]), (String::new(), None));
     let mut out = Vec::new();
-    assert_eq!(g.new_session().handle_eof(&g, &mut out), Next::Close { linger: false });
+    assert_eq!(
+        g.new_session().handle_eof(&g, &mut out),
+        Next::Close { linger: false }
+    );
     assert_eq!(out, b"Hello, world!\n");
 }
 
@@ -230,35 +381,78 @@ fn timeout_mid_request_answers_408() {
     g.new_session().handle_timeout(&g, false, &mut out);
     assert!(out.is_empty(), "an idle connection closes silently");
     g.new_session().handle_timeout(&g, true, &mut out);
-    assert_eq!(String::from_utf8(out).unwrap(), expected("408 Request Timeout", "Connection: close\r\n", "Request Timeout"));
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        expected(
+            "408 Request Timeout",
+            "Connection: close\r\n",
+            "Request Timeout"
+        )
+    );
 }
 
 #[test]
 fn smuggling_attempts_close_the_connection() {
     let cases = [
-        ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", "400 Bad Request"),
-        ("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\n\r\nabc", "400 Bad Request"),
-        ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc", "400 Bad Request"),
-        ("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n", "400 Bad Request"),
-        ("GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n", "400 Bad Request"),
-        ("GET / HTTP/1.1\r\nHost: x\rGET / HTTP/1.1\r\n\r\n", "400 Bad Request"),
+        (
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+            "400 Bad Request",
+        ),
+        (
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3, 3\r\n\r\nabc",
+            "400 Bad Request",
+        ),
+        (
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc",
+            "400 Bad Request",
+        ),
+        (
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\n",
+            "400 Bad Request",
+        ),
+        (
+            "GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n",
+            "400 Bad Request",
+        ),
+        (
+            "GET / HTTP/1.1\r\nHost: x\rGET / HTTP/1.1\r\n\r\n",
+            "400 Bad Request",
+        ),
         ("GET / HTTP/1.1\r\nHost\t: x\r\n\r\n", "400 Bad Request"),
-        ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "505 HTTP Version Not Supported"),
+        (
+            "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            "505 HTTP Version Not Supported",
+        ),
     ];
     for (raw, status) in cases {
         let (out, next) = answer(raw);
-        assert!(out.starts_with(&format!("HTTP/1.1 {status}\r\n")), "{raw:?} got {out:?}");
+        assert!(
+            out.starts_with(&format!("HTTP/1.1 {status}\r\n")),
+            "{raw:?} got {out:?}"
+        );
         assert!(out.contains("Connection: close\r\n"), "{raw:?}");
         assert_eq!(next, CLOSE_LINGER, "{raw:?}");
     }
     let (out, next) = answer("GET /\r\n");
-    assert!(out.starts_with("HTTP/1.1 ") && next == CLOSE_LINGER, "HTTP/0.9: {out:?}");
+    assert!(
+        out.starts_with("HTTP/1.1 ") && next == CLOSE_LINGER,
+        "HTTP/0.9: {out:?}"
+    );
 }
 
 #[test]
 fn absolute_form_is_routed_and_asterisk_form_refused() {
-    assert_eq!(answer("GET http://x/greet/Al HTTP/1.1\r\nHost: x\r\n\r\n").0, expected("200 OK", "", "Hello, Al!"));
-    assert!(answer("GET * HTTP/1.1\r\nHost: x\r\n\r\n").0.starts_with("HTTP/1.1 400 "));
+    assert_eq!(
+        answer("GET http://x/greet/Al HTTP/1.1\r\nHost: x\r\n\r\n").0,
+        expected("200 OK", "", "Hello, Al!")
+    );
+    assert!(
+        answer("GET * HTTP/1.1\r\nHost: x\r\n\r\n")
+            .0
+            .starts_with("HTTP/1.1 400 ")
+    );
     let (out, next) = answer("OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert!(out.starts_with("HTTP/1.1 405 ") && out.contains("Allow: GET, HEAD\r\n") && next.is_none());
+    assert!(
+        out.starts_with("HTTP/1.1 405 ") && out.contains("Allow: GET, HEAD\r\n") && next.is_none()
+    );
 }

@@ -1,0 +1,180 @@
+//! A worker's provided buffer ring: the memory the kernel picks receive buffers from.
+//!
+//! Holds the buffer-ring half of the backend's `unsafe`. Every buffer is at any time either
+//! published to the kernel or checked out to exactly one reader ([`Checkout`]), whose
+//! `Drop` hands it back exactly once; `lent` records which, and is checked.
+#![allow(unsafe_code)]
+
+use std::io;
+use std::ops::Deref;
+use std::ptr::{self, NonNull};
+use std::sync::atomic::{AtomicU16, Ordering};
+
+use io_uring::Submitter;
+use io_uring::types::BufRingEntry;
+
+/// One anonymous private mapping, unmapped on drop.
+struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl Mapping {
+    fn new(len: usize) -> io::Result<Mapping> {
+        // SAFETY: an anonymous private mapping at an address the kernel picks aliases
+        // nothing; the result is checked before use.
+        let ptr = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = NonNull::new(ptr.cast()).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        Ok(Mapping { ptr, len })
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` came from one successful mmap; the owner (`BufRing`, itself
+        // owned by `Ring`) is dropped only after the kernel can no longer touch the memory:
+        // `Ring::drop` forgets it instead while operations are in flight.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}
+
+pub struct BufRing {
+    /// `count` ring entries shared with the kernel; entry 0's reserved field is the tail.
+    entries: Mapping,
+    /// `count` buffers of `size` bytes. INVARIANT: buffer `bid` is `[bid*size, (bid+1)*size)`.
+    memory: Mapping,
+    count: u16,
+    size: u32,
+    /// Our copy of the tail, published to the kernel after each entry is written.
+    tail: u16,
+    /// `lent[bid]`: the buffer is checked out to us rather than published to the kernel.
+    lent: Vec<bool>,
+    group: u16,
+}
+
+impl BufRing {
+    /// Maps and registers `count` buffers of `size` bytes as buffer group `group`.
+    pub fn new(
+        submitter: &Submitter<'_>,
+        group: u16,
+        count: u16,
+        size: u32,
+    ) -> io::Result<BufRing> {
+        if !count.is_power_of_two() || count > 32768 || size == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "receive buffers: a power of two up to 32768, size above 0",
+            ));
+        }
+        let entries = Mapping::new(usize::from(count) * size_of::<BufRingEntry>())?;
+        let memory = Mapping::new(usize::from(count) * size as usize)?;
+        let mut ring = BufRing {
+            entries,
+            memory,
+            count,
+            size,
+            tail: 0,
+            lent: vec![true; count.into()],
+            group,
+        };
+        (0..count).for_each(|bid| ring.publish(bid));
+        // SAFETY: the entries mapping is page-aligned, holds `count` entries, and lives as
+        // long as `self`, which `Ring` keeps until the ring is gone or unregisters it first.
+        unsafe {
+            submitter.register_buf_ring_with_flags(
+                ring.entries.ptr.as_ptr() as u64,
+                count,
+                group,
+                0,
+            )?
+        };
+        Ok(ring)
+    }
+
+    pub fn group(&self) -> u16 {
+        self.group
+    }
+
+    /// Takes buffer `bid`, which a completion reported filled with `len` bytes.
+    pub fn checkout(&mut self, bid: u16, len: usize) -> Checkout<'_> {
+        assert!(
+            bid < self.count && len <= self.size as usize,
+            "kernel reported buffer {bid} with {len} bytes"
+        );
+        assert!(!self.lent[usize::from(bid)], "buffer {bid} reported twice");
+        self.lent[usize::from(bid)] = true;
+        Checkout {
+            ring: self,
+            bid,
+            len,
+        }
+    }
+
+    /// Writes buffer `bid` into the next ring entry and publishes the new tail.
+    fn publish(&mut self, bid: u16) {
+        assert!(
+            std::mem::replace(&mut self.lent[usize::from(bid)], false),
+            "buffer {bid} published twice"
+        );
+        let index = usize::from(self.tail & (self.count - 1));
+        let addr = self.buffer_ptr(bid) as u64;
+        // SAFETY: `index < count`, inside the entries mapping; the kernel reads entries
+        // only below the published tail, which does not cover `index` until the store below.
+        let entry = unsafe { &mut *self.entries.ptr.as_ptr().cast::<BufRingEntry>().add(index) };
+        entry.set_addr(addr);
+        entry.set_len(self.size);
+        entry.set_bid(bid);
+        self.tail = self.tail.wrapping_add(1);
+        // SAFETY: the tail is the reserved u16 of entry 0, inside the mapping and aligned;
+        // the kernel reads it with acquire ordering, so Release publishes the entry first.
+        let tail = unsafe {
+            AtomicU16::from_ptr(BufRingEntry::tail(self.entries.ptr.as_ptr().cast()).cast_mut())
+        };
+        tail.store(self.tail, Ordering::Release);
+    }
+
+    fn buffer_ptr(&self, bid: u16) -> *mut u8 {
+        // SAFETY: `bid < count`, so the offset stays inside the buffer mapping.
+        unsafe {
+            self.memory
+                .ptr
+                .as_ptr()
+                .add(usize::from(bid) * self.size as usize)
+        }
+    }
+}
+
+/// A filled receive buffer, ours until dropped; dropping hands it back to the kernel.
+pub struct Checkout<'a> {
+    ring: &'a mut BufRing,
+    bid: u16,
+    len: usize,
+}
+
+impl Deref for Checkout<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        // SAFETY: the buffer is checked out (`lent`), so the kernel does not write it until
+        // `publish` in our `Drop`; `len` was checked against the buffer size.
+        unsafe { std::slice::from_raw_parts(self.ring.buffer_ptr(self.bid), self.len) }
+    }
+}
+
+impl Drop for Checkout<'_> {
+    fn drop(&mut self) {
+        self.ring.publish(self.bid);
+    }
+}

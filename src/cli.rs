@@ -1,0 +1,140 @@
+//! The command line: flags (each also a `GREETER_*` variable) turned into a [`Config`].
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use greeter::config::{Timeouts, UringConfig};
+use greeter::proto::{ProtoConfig, Protocol};
+use greeter::{BackendChoice, Config};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "greeter",
+    version,
+    about = "A greeting server on io_uring, with a tokio fallback",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve (the default when no command is given).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BackendArg {
+    Auto,
+    Uring,
+    Tokio,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ProtocolArg {
+    Http,
+    Raw,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "GREETER_LISTEN", default_value = "127.0.0.1:8888")]
+    listen: SocketAddr,
+    /// I/O backend: io_uring where available (auto), or forced.
+    #[arg(long, env = "GREETER_BACKEND", value_enum, default_value = "auto")]
+    backend: BackendArg,
+    /// Worker threads [default: one per available core].
+    #[arg(long, env = "GREETER_WORKERS")]
+    workers: Option<NonZeroUsize>,
+    /// HTTP/1.1, or raw TCP: read once, write the greeting, close.
+    #[arg(long, env = "GREETER_PROTOCOL", value_enum, default_value = "http")]
+    protocol: ProtocolArg,
+    /// The greeting `GET /` answers and the raw protocol writes.
+    #[arg(long, env = "GREETER_MESSAGE", default_value = "Hello, world!")]
+    message: String,
+    /// Deadline for a whole request head, from its first byte or from accept.
+    #[arg(long, env = "GREETER_HEADER_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]
+    header_timeout: Duration,
+    /// Keep-alive connections idle between requests (and stalled writes) are closed after this.
+    #[arg(long, env = "GREETER_IDLE_TIMEOUT", value_parser = humantime::parse_duration, default_value = "60s")]
+    idle_timeout: Duration,
+    /// Graceful shutdown deadline; then remaining connections are closed.
+    #[arg(long, env = "GREETER_SHUTDOWN_TIMEOUT", value_parser = humantime::parse_duration, default_value = "10s")]
+    shutdown_timeout: Duration,
+    /// Open connections per worker [default: from RLIMIT_NOFILE].
+    #[arg(long, env = "GREETER_MAX_CONNECTIONS")]
+    max_connections: Option<NonZeroUsize>,
+    /// Longest request head in bytes (431 above; 414 if the request line alone is longer).
+    #[arg(long, env = "GREETER_MAX_HEADER_BYTES", default_value_t = 8192, value_parser = clap::value_parser!(u32).range(64..))]
+    max_header_bytes: u32,
+    /// Longest request body read and discarded, in bytes (413 above).
+    #[arg(long, env = "GREETER_MAX_BODY_BYTES", default_value_t = 65536)]
+    max_body_bytes: u64,
+    /// Output bytes a connection may have pending before its input waits (backpressure).
+    #[arg(long, env = "GREETER_MAX_PENDING_OUTPUT", default_value_t = 65536, value_parser = clap::value_parser!(u32).range(1..))]
+    max_pending_output: u32,
+    /// io_uring: receive buffers per worker (a power of two).
+    #[arg(long, env = "GREETER_RECV_BUFFERS", default_value_t = 512, value_parser = power_of_two)]
+    recv_buffers: u16,
+    /// io_uring: bytes per receive buffer.
+    #[arg(long, env = "GREETER_RECV_BUFFER_SIZE", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(64..=1_048_576))]
+    recv_buffer_size: u32,
+    /// io_uring: submission queue entries (the completion queue gets 4x).
+    #[arg(long, env = "GREETER_SQ_ENTRIES", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(8..=32768))]
+    sq_entries: u32,
+}
+
+fn power_of_two(s: &str) -> Result<u16, String> {
+    match s.parse::<u16>() {
+        Ok(n) if n.is_power_of_two() && n <= 32768 => Ok(n),
+        _ => Err(format!("`{s}` is not a power of two between 1 and 32768")),
+    }
+}
+
+impl ServeArgs {
+    pub fn into_config(self) -> Config {
+        let backend = match self.backend {
+            BackendArg::Auto => BackendChoice::Auto,
+            BackendArg::Uring => BackendChoice::Uring,
+            BackendArg::Tokio => BackendChoice::Tokio,
+        };
+        let protocol = match self.protocol {
+            ProtocolArg::Http => Protocol::Http,
+            ProtocolArg::Raw => Protocol::Raw,
+        };
+        let proto = ProtoConfig {
+            protocol,
+            greeting: self.message,
+            max_header_bytes: self.max_header_bytes as usize,
+            max_body_bytes: self.max_body_bytes,
+            max_pending_output: self.max_pending_output as usize,
+        };
+        let timeouts = Timeouts {
+            header: self.header_timeout,
+            idle: self.idle_timeout,
+            shutdown: self.shutdown_timeout,
+            ..Timeouts::default()
+        };
+        let uring = UringConfig {
+            sq_entries: self.sq_entries,
+            recv_buffers: self.recv_buffers,
+            recv_buffer_size: self.recv_buffer_size,
+        };
+        Config {
+            listen: self.listen,
+            backend,
+            workers: self.workers,
+            proto,
+            timeouts,
+            max_connections: self.max_connections,
+            uring,
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! Starting and stopping a server: resolves the backend, binds the listeners, starts one
+//! worker per core and hands back a [`ServerHandle`]. The only module that knows several
+//! backends exist.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crate::backend::{self, BackendKind, Stats, StatsSnapshot, Unsupported, Waker, WorkerHandle};
+use crate::config::Config;
+use crate::net;
+use crate::proto::Protocol;
+
+/// Descriptors kept back from the connection limit for listeners, rings, logs.
+const RESERVED_FDS: u64 = 64;
+
+/// Why a server could not start.
+#[derive(Debug)]
+pub enum StartError {
+    /// The requested backend cannot run here.
+    Backend(Unsupported),
+    Bind {
+        addr: SocketAddr,
+        source: io::Error,
+    },
+    Worker(io::Error),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Backend(Unsupported(why)) => f.write_str(why),
+            StartError::Bind { addr, source } if source.kind() == io::ErrorKind::AddrInUse => {
+                write!(
+                    f,
+                    "cannot listen on {addr}: the address is already in use (is another server running? choose another with --listen)"
+                )
+            }
+            StartError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
+            StartError::Worker(e) => write!(f, "cannot start a worker: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// A running server: its address, graceful shutdown, and join.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    backend: BackendKind,
+    setup: &'static str,
+    threads: Vec<JoinHandle<io::Result<()>>>,
+    trigger: Shutdown,
+    stats: Vec<Arc<Stats>>,
+}
+
+/// Starts a graceful shutdown from anywhere (a signal thread, say); cheap to clone.
+#[derive(Clone)]
+pub struct Shutdown(Arc<Vec<Waker>>);
+
+impl Shutdown {
+    /// Stop accepting, finish what is in flight, close. Returns at once.
+    pub fn shutdown(&self) {
+        self.0.iter().for_each(Waker::wake);
+    }
+}
+
+/// Starts a server as `config` says; returns once every worker is ready to accept.
+pub fn start(config: Config) -> Result<ServerHandle, StartError> {
+    let (backend, fallback) = backend::resolve(config.backend).map_err(StartError::Backend)?;
+    if let Some(why) = fallback {
+        tracing::warn!("{why}; serving on the tokio backend instead");
+    }
+    let count = config.worker_count();
+    let listener_count = if net::LISTENER_PER_WORKER { count } else { 1 };
+    let (listeners, addr) =
+        net::listeners(config.listen, listener_count).map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let limit = connection_limit(&config, count);
+    let (mut threads, mut wakers, mut stats_all, mut setup_seen) =
+        (Vec::new(), Vec::new(), Vec::new(), "");
+    let stop_started = |threads: Vec<JoinHandle<_>>, wakers: Vec<Waker>| {
+        wakers.iter().for_each(Waker::wake);
+        threads.into_iter().for_each(|t| drop(t.join()));
+    };
+    for index in 0..count {
+        let stats = Arc::new(Stats::default());
+        let listener = listeners.get(index).unwrap_or(&listeners[0]).try_clone();
+        match listener.and_then(|l| spawn(backend, index, l, &config, Arc::clone(&stats), limit)) {
+            Ok((WorkerHandle { thread, waker }, setup)) => {
+                threads.push(thread);
+                wakers.push(waker);
+                stats_all.push(stats);
+                setup_seen = setup;
+            }
+            Err(e) => {
+                stop_started(threads, wakers);
+                return Err(StartError::Worker(e));
+            }
+        }
+    }
+    let handle = ServerHandle {
+        addr,
+        backend,
+        setup: setup_seen,
+        threads,
+        trigger: Shutdown(Arc::new(wakers)),
+        stats: stats_all,
+    };
+    log_start(&handle, &config, limit);
+    Ok(handle)
+}
+
+fn spawn(
+    backend: BackendKind,
+    index: usize,
+    listener: socket2::Socket,
+    config: &Config,
+    stats: Arc<Stats>,
+    limit: usize,
+) -> io::Result<(WorkerHandle, &'static str)> {
+    match backend {
+        #[cfg(uring)]
+        BackendKind::Uring => backend::uring::spawn(index, listener, config, stats, limit),
+        #[cfg(feature = "tokio")]
+        BackendKind::Tokio => backend::tokio::spawn(index, listener, config, stats, limit),
+        #[allow(unreachable_patterns)]
+        other => Err(io::Error::other(format!(
+            "the {other} backend is not built in"
+        ))),
+    }
+}
+
+fn log_start(handle: &ServerHandle, config: &Config, limit: usize) {
+    let scheme = match config.proto.protocol {
+        Protocol::Http => "http",
+        Protocol::Raw => "tcp",
+    };
+    tracing::info!(
+        "greeter serving {scheme}://{}/ on {} ({}), {} worker(s), up to {limit} connections each",
+        handle.addr,
+        handle.backend,
+        handle.setup,
+        handle.threads.len()
+    );
+}
+
+/// The configured limit, or what `RLIMIT_NOFILE` leaves each worker.
+fn connection_limit(config: &Config, workers: usize) -> usize {
+    if let Some(limit) = config.max_connections {
+        return limit.get();
+    }
+    let soft = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft);
+    let usable = soft.saturating_sub(RESERVED_FDS).max(16);
+    usize::try_from(usable / workers.max(1) as u64)
+        .unwrap_or(usize::MAX)
+        .max(1)
+}
+
+impl ServerHandle {
+    /// The address the server listens on (the real port when bound to port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn backend(&self) -> BackendKind {
+        self.backend
+    }
+
+    /// The io_uring setup flags in effect, or the tokio runtime flavour.
+    pub fn setup(&self) -> &'static str {
+        self.setup
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        let mut total = StatsSnapshot::default();
+        self.stats.iter().for_each(|s| total.add(s));
+        total
+    }
+
+    /// Starts a graceful shutdown: stop accepting, finish what is in flight, close.
+    /// Returns at once; [`ServerHandle::join`] waits for the end.
+    pub fn shutdown(&self) {
+        self.trigger.shutdown();
+    }
+
+    /// A handle to start the shutdown from another thread.
+    pub fn shutdown_trigger(&self) -> Shutdown {
+        self.trigger.clone()
+    }
+
+    /// Waits for every worker to stop; the first worker error, if any.
+    pub fn join(mut self) -> io::Result<()> {
+        self.join_workers()
+    }
+
+    fn join_workers(&mut self) -> io::Result<()> {
+        let mut result = Ok(());
+        for thread in self.threads.drain(..) {
+            let outcome = thread
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("a worker panicked")));
+            if result.is_ok() {
+                result = outcome;
+            }
+        }
+        result
+    }
+}
+
+impl Drop for ServerHandle {
+    /// A dropped handle shuts its server down and waits for it.
+    fn drop(&mut self) {
+        self.shutdown();
+        let _ = self.join_workers();
+    }
+}
