@@ -81,7 +81,19 @@ pub fn classify(err: io::Error, sysctl: Option<String>) -> ProbeError {
 }
 
 /// Checks that this process can set up a ring with every operation the server uses.
+///
+/// Runs on a short-lived thread: tearing a ring down queues kernel task work on the thread
+/// that created it, which interrupts that thread's next blocking socket call that has a
+/// timeout (it returns EINTR). The caller's thread should not pay for a probe.
 pub fn probe() -> Result<(), ProbeError> {
+    std::thread::spawn(probe_here).join().unwrap_or_else(|_| {
+        Err(ProbeError::Failed(io::Error::other(
+            "the io_uring probe panicked",
+        )))
+    })
+}
+
+fn probe_here() -> Result<(), ProbeError> {
     if let Some(release) = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .ok()
         .filter(|r| !at_least_6_0(r))

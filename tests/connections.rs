@@ -1,0 +1,239 @@
+//! Connection handling against real servers on every backend: many concurrent clients,
+//! resets, timeouts, the raw protocol, graceful shutdown and receive-buffer exhaustion.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use greeter::BackendChoice;
+use greeter::proto::Protocol;
+use support::*;
+
+fn thousand_keep_alive_connections_ten_requests_each(backend: BackendChoice) {
+    let server = server(backend);
+    let addr = server.local_addr();
+    let workers: Vec<_> = (0..8)
+        .map(|_| {
+            thread::spawn(move || {
+                let mut conns: Vec<TcpStream> = (0..125).map(|_| connect(addr)).collect();
+                for _ in 0..10 {
+                    conns
+                        .iter_mut()
+                        .for_each(|c| c.write_all(GET.as_bytes()).unwrap());
+                    conns
+                        .iter_mut()
+                        .for_each(|c| assert_eq!(read_response(c), hello()));
+                }
+                conns.len() * 10
+            })
+        })
+        .collect();
+    let answered: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert_eq!(answered, 10_000);
+}
+
+/// Closes with SO_LINGER 0: the server sees a reset, not an orderly end.
+fn reset(stream: TcpStream) {
+    socket2::SockRef::from(&stream)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(stream);
+}
+
+fn resets_mid_request_and_mid_response_spare_other_clients(backend: BackendChoice) {
+    let server = server_with(backend, |c| c.proto.greeting = "x".repeat(16 * 1024));
+    let addr = server.local_addr();
+    let mut steady = connect(addr);
+    let want = expected("200 OK", "", &"x".repeat(16 * 1024));
+    for round in 0..50 {
+        let mut partial = connect(addr);
+        partial.write_all(b"GET / HTTP/1.1\r\nHos").unwrap();
+        reset(partial);
+        let mut greedy = connect(addr);
+        greedy.write_all(GET.repeat(64).as_bytes()).unwrap();
+        let mut first = [0; 1];
+        greedy.read_exact(&mut first).unwrap();
+        reset(greedy); // mid-response: about 1 MiB is on its way
+        steady.write_all(GET.as_bytes()).unwrap();
+        assert_eq!(read_response(&mut steady), want, "round {round}");
+    }
+    assert_eq!(
+        exchange(addr, b"GET /healthz HTTP/1.0\r\n\r\n"),
+        expected("200 OK", "Connection: close\r\n", "ok")
+    );
+}
+
+fn raw_protocol_greets_and_closes(backend: BackendChoice) {
+    let server = server_with(backend, |c| c.proto.protocol = Protocol::Raw);
+    let addr = server.local_addr();
+    assert_eq!(exchange(addr, b"hi"), "Hello, world!\n");
+    let mut silent_writer = connect(addr);
+    silent_writer.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(
+        read_to_close(&mut silent_writer),
+        "Hello, world!\n",
+        "end of stream is greeted too"
+    );
+}
+
+fn silent_clients_are_closed_at_the_header_timeout(backend: BackendChoice) {
+    let timeout = Duration::from_millis(300);
+    for protocol in [Protocol::Http, Protocol::Raw] {
+        let server = server_with(backend, |c| {
+            c.timeouts.header = timeout;
+            c.proto.protocol = protocol;
+        });
+        let start = Instant::now();
+        let mut silent = connect(server.local_addr());
+        assert_eq!(
+            read_to_close(&mut silent),
+            "",
+            "{protocol:?}: closed without a word"
+        );
+        assert!(
+            start.elapsed() >= timeout,
+            "{protocol:?}: closed before the deadline"
+        );
+    }
+    let server = server_with(backend, |c| c.timeouts.header = timeout);
+    let mut trickle = connect(server.local_addr());
+    trickle.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+    assert_eq!(
+        read_to_close(&mut trickle),
+        expected(
+            "408 Request Timeout",
+            "Connection: close\r\n",
+            "Request Timeout"
+        )
+    );
+}
+
+fn idle_keep_alive_connections_are_closed(backend: BackendChoice) {
+    let server = server_with(backend, |c| c.timeouts.idle = Duration::from_millis(300));
+    let mut c = connect(server.local_addr());
+    c.write_all(GET.as_bytes()).unwrap();
+    assert_eq!(read_response(&mut c), hello());
+    let start = Instant::now();
+    assert_eq!(read_to_close(&mut c), "");
+    assert!(start.elapsed() >= Duration::from_millis(250));
+}
+
+fn half_close_gets_the_full_response(backend: BackendChoice) {
+    let server = server(backend);
+    let mut c = connect(server.local_addr());
+    c.write_all(GET.repeat(3).as_bytes()).unwrap();
+    c.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(read_to_close(&mut c), hello().repeat(3));
+}
+
+/// A client with a tiny receive window, so responses stay queued in the server.
+fn slow_reader(addr: SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect_timeout(&addr.into(), WAIT).unwrap();
+    let stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    stream
+}
+
+fn graceful_shutdown_completes_an_in_flight_pipelined_batch(backend: BackendChoice) {
+    let body = "y".repeat(8 * 1024);
+    let server = server_with(backend, |c| c.proto.greeting = body.clone());
+    let addr = server.local_addr();
+    let mut c = slow_reader(addr);
+    c.write_all(GET.repeat(16).as_bytes()).unwrap();
+    let mut first = [0; 1];
+    c.read_exact(&mut first).unwrap(); // the batch is being answered
+    let idle = connect(addr);
+    let trigger = server.shutdown_trigger();
+    let joiner = thread::spawn(move || server.join());
+    trigger.shutdown();
+    let mut rest = Vec::new();
+    c.read_to_end(&mut rest).unwrap();
+    let mut all = first.to_vec();
+    all.extend_from_slice(&rest);
+    assert_eq!(
+        normalize(&all),
+        expected("200 OK", "", &body).repeat(16),
+        "all 16 answers, then the close"
+    );
+    assert_eq!(
+        read_to_close(&mut { idle }),
+        "",
+        "an idle connection is closed"
+    );
+    joiner.join().unwrap().unwrap();
+    assert!(TcpStream::connect(addr).is_err(), "no longer accepting");
+}
+
+fn draining_answers_503_on_healthz_and_closes(backend: BackendChoice) {
+    let server = server(backend);
+    let addr = server.local_addr();
+    let mut c = connect(addr);
+    c.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")
+        .unwrap();
+    eventually("the request head is read", || server.stats().accepted >= 1);
+    thread::sleep(Duration::from_millis(50));
+    server.shutdown();
+    eventually("the listener closes", || TcpStream::connect(addr).is_err());
+    c.write_all(b"\r\n").unwrap();
+    assert_eq!(
+        read_to_close(&mut c),
+        expected(
+            "503 Service Unavailable",
+            "Connection: close\r\n",
+            "draining"
+        )
+    );
+}
+
+fn more_active_connections_than_receive_buffers(backend: BackendChoice) {
+    let server = server_with(backend, |c| {
+        c.uring.recv_buffers = 2;
+        c.uring.recv_buffer_size = 1024;
+        c.workers = std::num::NonZeroUsize::new(1);
+    });
+    let addr = server.local_addr();
+    let batch = GET.repeat(100); // 2.7 KB: more than both buffers at once
+    let mut conns: Vec<TcpStream> = (0..64).map(|_| connect(addr)).collect();
+    for round in 0..3 {
+        conns
+            .iter_mut()
+            .for_each(|c| c.write_all(batch.as_bytes()).unwrap());
+        for c in &mut conns {
+            assert_eq!(read_responses(c, 100), hello().repeat(100), "round {round}");
+        }
+    }
+    if backend == BackendChoice::Uring {
+        assert!(server.stats().recv_enobufs > 0, "the ENOBUFS path ran");
+    }
+}
+
+fn port_in_use_is_a_clear_error(backend: BackendChoice) {
+    let first = server(backend);
+    let config = greeter::Config {
+        listen: first.local_addr(),
+        backend,
+        ..greeter::Config::default()
+    };
+    let err = greeter::start(config)
+        .err()
+        .expect("a second server on the port fails");
+    assert!(err.to_string().contains("already in use"), "{err}");
+}
+
+per_backend!(
+    thousand_keep_alive_connections_ten_requests_each,
+    resets_mid_request_and_mid_response_spare_other_clients,
+    raw_protocol_greets_and_closes,
+    silent_clients_are_closed_at_the_header_timeout,
+    idle_keep_alive_connections_are_closed,
+    half_close_gets_the_full_response,
+    graceful_shutdown_completes_an_in_flight_pipelined_batch,
+    draining_answers_503_on_healthz_and_closes,
+    more_active_connections_than_receive_buffers,
+    port_in_use_is_a_clear_error,
+);
