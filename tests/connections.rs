@@ -212,6 +212,25 @@ fn more_active_connections_than_receive_buffers(backend: BackendChoice) {
     }
 }
 
+fn closed_connections_release_everything(backend: BackendChoice) {
+    let server = server(backend);
+    let addr = server.local_addr();
+    let close = "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    for _ in 0..200 {
+        assert_eq!(
+            exchange(addr, close.as_bytes()),
+            expected("200 OK", "Connection: close\r\n", "Hello, world!")
+        );
+    }
+    for _ in 0..50 {
+        let mut c = connect(addr);
+        c.write_all(GET.as_bytes()).unwrap();
+        assert_eq!(read_response(&mut c), hello());
+    } // the client closes first
+    eventually("every connection is released", || server.stats().open == 0);
+    assert_eq!(server.stats().accepted, 250);
+}
+
 fn port_in_use_is_a_clear_error(backend: BackendChoice) {
     let first = server(backend);
     let config = greeter::Config {
@@ -235,5 +254,6 @@ per_backend!(
     graceful_shutdown_completes_an_in_flight_pipelined_batch,
     draining_answers_503_on_healthz_and_closes,
     more_active_connections_than_receive_buffers,
+    closed_connections_release_everything,
     port_in_use_is_a_clear_error,
 );

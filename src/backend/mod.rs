@@ -33,6 +33,8 @@ impl fmt::Display for BackendKind {
 #[derive(Debug, Default)]
 pub struct Stats {
     pub accepted: AtomicU64,
+    /// Connections accepted and not yet fully closed.
+    pub open: AtomicU64,
     /// Receives that found the buffer ring empty and were re-armed.
     pub recv_enobufs: AtomicU64,
     /// Times accepting paused because descriptors ran out.
@@ -43,6 +45,7 @@ pub struct Stats {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StatsSnapshot {
     pub accepted: u64,
+    pub open: u64,
     pub recv_enobufs: u64,
     pub accept_pauses: u64,
 }
@@ -50,6 +53,7 @@ pub struct StatsSnapshot {
 impl StatsSnapshot {
     pub fn add(&mut self, s: &Stats) {
         self.accepted += s.accepted.load(Ordering::Relaxed);
+        self.open += s.open.load(Ordering::Relaxed);
         self.recv_enobufs += s.recv_enobufs.load(Ordering::Relaxed);
         self.accept_pauses += s.accept_pauses.load(Ordering::Relaxed);
     }

@@ -3,6 +3,7 @@
 
 use std::io::ErrorKind;
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;

@@ -5,6 +5,7 @@ use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use slab::Slab;
@@ -116,22 +117,24 @@ impl Worker {
             .conns
             .insert(Conn::new(fd, self.next_generation, deadline));
         self.arm_recv(slot);
-        self.stats
-            .accepted
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.stats.accepted.fetch_add(1, Ordering::Relaxed);
+        self.stats.open.fetch_add(1, Ordering::Relaxed);
     }
 
     fn on_recv(&mut self, c: &Completion<Vec<u8>>) {
-        let Some(slot) = self.live(c.token) else {
-            // A stale completion may still carry a buffer: hand it back.
+        let slot = self.live(c.token);
+        if let Some(slot) = slot
+            && !c.more()
+        {
+            self.conns[slot].recv = Recv::Off;
+        }
+        let Some(slot) = slot.filter(|&s| self.conns[s].fd.is_some()) else {
+            // Late data for a closed (or reused) slot: hand the buffer back, drop the rest.
             if let Some(bid) = c.buffer() {
                 drop(self.ring.checkout(bid, 0));
             }
-            return;
+            return slot.into_iter().for_each(|s| self.settle(s));
         };
-        if !c.more() {
-            self.conns[slot].recv = Recv::Off;
-        }
         let action = match c.result {
             n if n > 0 => self.feed(slot, c.buffer(), n as usize),
             0 => self.with_output(slot, |flow, g, out| flow.on_eof(g, out)),
@@ -180,9 +183,7 @@ impl Worker {
     }
 
     fn starve(&mut self, slot: usize) {
-        self.stats
-            .recv_enobufs
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.stats.recv_enobufs.fetch_add(1, Ordering::Relaxed);
         self.starved.push((slot, self.conns[slot].generation));
     }
 
@@ -336,6 +337,7 @@ impl Worker {
             return;
         }
         let conn = self.conns.remove(slot);
+        self.stats.open.fetch_sub(1, Ordering::Relaxed);
         self.recycle(conn.out);
         self.below_limit();
     }
@@ -379,6 +381,9 @@ impl Worker {
             self.expire(slot, forced);
         }
         self.retry_accept();
+        if self.drain_deadline.is_some() {
+            tracing::debug!(connections = self.conns.len(), "draining");
+        }
         self.ring.timeout(self.tick, Token::global(Kind::Timer));
     }
 
