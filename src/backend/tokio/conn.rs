@@ -27,6 +27,8 @@ struct Conn {
 /// Serves one connection until it closes; dropping the stream closes the socket.
 pub(super) async fn run(stream: TcpStream, shared: Rc<Shared>) {
     let deadline = Instant::now() + shared.timeouts.header;
+    shared.stats.open.fetch_add(1, Ordering::Relaxed);
+    let _open = OpenGuard(Rc::clone(&shared));
     let mut conn = Conn {
         stream,
         shared,
@@ -37,6 +39,15 @@ pub(super) async fn run(stream: TcpStream, shared: Rc<Shared>) {
         lingering: false,
     };
     conn.serve().await;
+}
+
+/// Counts the connection as closed however its task ends (finished or aborted).
+struct OpenGuard(Rc<Shared>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.stats.open.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Conn {
