@@ -7,7 +7,7 @@ pub mod tokio;
 pub mod uring;
 
 use std::fmt;
-use std::io::{self, Write};
+use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
@@ -72,7 +72,7 @@ impl Waker {
         match self {
             #[cfg(uring)]
             Waker::EventFd(file) => {
-                let _ = (&*file).write(&1u64.to_ne_bytes());
+                let _ = std::io::Write::write(&mut &*file, &1u64.to_ne_bytes());
             }
             #[cfg(feature = "tokio")]
             Waker::Tokio(tx) => {

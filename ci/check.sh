@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole CI: formatting, then for each feature set clippy (warnings are errors) and the
+# test suite. Feature sets: default (io_uring + tokio), io_uring only, and the crate built
+# as a non-Linux target would be (tokio only, one shared listener).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --check
+
+step "default features (io_uring + tokio)"
+cargo clippy --all-targets -- -D warnings
+cargo test
+
+step "--no-default-features (io_uring only)"
+cargo clippy --all-targets --no-default-features -- -D warnings
+cargo test --no-default-features
+
+step "portable: as a non-Linux target (--cfg greeter_portable)"
+export_portable() { RUSTFLAGS="--cfg greeter_portable" CARGO_TARGET_DIR=target/portable "$@"; }
+export_portable cargo clippy --all-targets -- -D warnings
+export_portable cargo test
+
+step "all checks passed"
