@@ -121,6 +121,20 @@ fn idle_keep_alive_connections_are_closed(backend: BackendChoice) {
     assert!(start.elapsed() >= Duration::from_millis(250));
 }
 
+fn busy_connections_outlive_the_idle_timeout(backend: BackendChoice) {
+    let server = server_with(backend, |c| {
+        c.timeouts.idle = Duration::from_millis(200);
+        c.proto.greeting = "z".repeat(4096);
+    });
+    let mut c = connect(server.local_addr());
+    let start = Instant::now();
+    let want = expected("200 OK", "", &"z".repeat(4096)).repeat(32);
+    while start.elapsed() < Duration::from_millis(800) {
+        c.write_all(GET.repeat(32).as_bytes()).unwrap();
+        assert_eq!(read_responses(&mut c, 32), want);
+    }
+}
+
 fn half_close_gets_the_full_response(backend: BackendChoice) {
     let server = server(backend);
     let mut c = connect(server.local_addr());
@@ -250,6 +264,7 @@ per_backend!(
     raw_protocol_greets_and_closes,
     silent_clients_are_closed_at_the_header_timeout,
     idle_keep_alive_connections_are_closed,
+    busy_connections_outlive_the_idle_timeout,
     half_close_gets_the_full_response,
     graceful_shutdown_completes_an_in_flight_pipelined_batch,
     draining_answers_503_on_healthz_and_closes,

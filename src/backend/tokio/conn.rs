@@ -123,7 +123,8 @@ impl Conn {
     /// Writes all pending output; a write making no progress for the idle timeout fails.
     async fn write_out(&mut self) -> bool {
         let mut written = 0;
-        self.update_deadline(true);
+        self.phase = Phase::Write;
+        self.deadline = Instant::now() + self.shared.timeouts.idle;
         while written < self.out.len() {
             match self.stream.try_write(&self.out[written..]) {
                 Ok(n) => {

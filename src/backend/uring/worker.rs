@@ -209,8 +209,11 @@ impl Worker {
             return self.abort(slot);
         }
         let conn = &mut self.conns[slot];
-        if conn.fd.is_some() && !cursor.advance(c.result as usize) {
+        if c.result > 0 {
+            // Progress: a reader that keeps reading is not stalled, however long it takes.
             conn.deadline = self.now + ms(self.timeouts.idle);
+        }
+        if conn.fd.is_some() && !cursor.advance(c.result as usize) {
             return self.send(slot, cursor);
         }
         self.recycle(cursor.into_inner());
@@ -374,7 +377,8 @@ impl Worker {
         let expired: Vec<usize> = self
             .conns
             .iter()
-            .filter(|(_, c)| forced || c.deadline <= self.now)
+            // Strictly past: `now` is truncated to the millisecond, so `<=` could fire early.
+            .filter(|(_, c)| forced || c.deadline < self.now)
             .map(|(slot, _)| slot)
             .collect();
         for slot in expired {
