@@ -84,7 +84,7 @@ pub struct ServeArgs {
     #[arg(long, env = "GREETER_RECV_BUFFERS", default_value_t = 512, value_parser = power_of_two)]
     recv_buffers: u16,
     /// io_uring: bytes per receive buffer.
-    #[arg(long, env = "GREETER_RECV_BUFFER_SIZE", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(64..=1_048_576))]
+    #[arg(long, env = "GREETER_RECV_BUFFER_SIZE", default_value_t = 2048, value_parser = clap::value_parser!(u32).range(64..=1_048_576))]
     recv_buffer_size: u32,
     /// io_uring: submission queue entries (the completion queue gets 4x).
     #[arg(long, env = "GREETER_SQ_ENTRIES", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(8..=32768))]

@@ -34,7 +34,7 @@ impl Default for UringConfig {
         UringConfig {
             sq_entries: 1024,
             recv_buffers: 512,
-            recv_buffer_size: 4096,
+            recv_buffer_size: 2048,
         }
     }
 }

@@ -12,6 +12,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
+use slab::Slab;
 
 use super::bufring::{BufRing, Checkout};
 use super::cursor::SendCursor;
@@ -43,8 +44,9 @@ pub struct Ring<B: AsRef<[u8]> = Vec<u8>> {
     uring: ManuallyDrop<IoUring>,
     setup: &'static str,
     bufs: Option<BufRing>,
-    /// In-flight send buffers, by connection slot (one send per connection at a time).
-    sends: Vec<Option<SendCursor<B>>>,
+    /// In-flight sends: the connection slot and the buffer. Keyed per send, so its size
+    /// follows sends in flight, not connections open.
+    sends: Slab<(u32, SendCursor<B>)>,
     /// Read by the kernel at submission of the periodic timeout.
     timespec: Box<types::Timespec>,
     /// The eventfd counter lands here. INVARIANT: unused while a wake read is in flight.
@@ -63,7 +65,7 @@ impl<B: AsRef<[u8]>> Ring<B> {
             uring: ManuallyDrop::new(uring),
             setup,
             bufs: None,
-            sends: Vec::new(),
+            sends: Slab::new(),
             timespec,
             wake_buf,
             in_flight: 0,
@@ -113,24 +115,19 @@ impl<B: AsRef<[u8]>> Ring<B> {
         unsafe { self.push(entry, token) };
     }
 
-    /// Sends the cursor's remaining bytes; the cursor comes back with the completion.
-    pub fn send(&mut self, fd: RawFd, slot: usize, cursor: SendCursor<B>, token: Token) {
+    /// Sends the cursor's remaining bytes for the connection `token` names; the cursor
+    /// comes back with the completion, whose token names the connection again.
+    pub fn send(&mut self, fd: RawFd, cursor: SendCursor<B>, token: Token) {
         let rest = cursor.remaining();
         let (ptr, len) = (rest.as_ptr(), u32::try_from(rest.len()).unwrap_or(u32::MAX));
-        if self.sends.len() <= slot {
-            self.sends.resize_with(slot + 1, || None);
-        }
-        assert!(
-            self.sends[slot].replace(cursor).is_none(),
-            "one send per connection at a time"
-        );
+        let key = self.sends.insert((token.slot, cursor));
         let entry = opcode::Send::new(types::Fd(fd), ptr, len)
             .flags(libc::MSG_NOSIGNAL)
             .build();
-        // SAFETY: the bytes belong to the cursor now stored in `self.sends[slot]`; a heap
+        // SAFETY: the bytes belong to the cursor now stored in `self.sends[key]`; a heap
         // buffer does not move with its owner, and the cursor leaves `sends` only when the
         // completion ending this send is drained (or is leaked by `Drop`).
-        unsafe { self.push(entry, token) };
+        unsafe { self.push(entry, Token::new(Kind::Send, key, token.generation)) };
     }
 
     /// Arms the worker's periodic timer.
@@ -147,6 +144,14 @@ impl<B: AsRef<[u8]>> Ring<B> {
         // SAFETY: `wake_buf` is boxed in `self`, lives until the completion (or is leaked by
         // `Drop`), and only one wake read is in flight at a time.
         unsafe { self.push(entry, token) };
+    }
+
+    /// Cancels every operation on `fd`; their own completions report the end.
+    pub fn cancel_fd(&mut self, fd: RawFd) {
+        let entry =
+            opcode::AsyncCancel2::new(types::CancelBuilder::fd(types::Fd(fd)).all()).build();
+        // SAFETY: a cancellation passes no memory to the kernel.
+        unsafe { self.push_forget(entry) };
     }
 
     /// Cancels the operation `target`; its own completion reports the end.
@@ -196,12 +201,12 @@ impl<B: AsRef<[u8]>> Ring<B> {
             let flags = cqe.flags();
             let ends = !cqueue::more(flags) && token.kind != Kind::Ignore;
             self.in_flight -= usize::from(ends);
-            let sent = match token.kind {
-                Kind::Send => self
-                    .sends
-                    .get_mut(token.slot as usize)
-                    .and_then(Option::take),
-                _ => None,
+            let (token, sent) = match token.kind {
+                Kind::Send => {
+                    let (slot, cursor) = self.sends.remove(token.slot as usize);
+                    (Token { slot, ..token }, Some(cursor))
+                }
+                _ => (token, None),
             };
             into.push(Completion {
                 token,

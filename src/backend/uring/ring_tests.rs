@@ -69,7 +69,6 @@ fn a_send_buffer_outlives_its_connection_until_the_completion() {
     let buf = Counted(vec![7; 1000], Arc::clone(&drops));
     ring.send(
         writer.as_raw_fd(),
-        3,
         SendCursor::new(buf),
         Token::new(Kind::Send, 3, 1),
     );
@@ -83,7 +82,11 @@ fn a_send_buffer_outlives_its_connection_until_the_completion() {
     );
     drain_all(&mut reader);
     let done = wait_for(&mut ring, Kind::Send);
-    assert_eq!(done.result, 1000);
+    assert_eq!(
+        (done.result, done.token.slot),
+        (1000, 3),
+        "the token names the connection"
+    );
     assert_eq!(
         drops.load(Ordering::SeqCst),
         0,
@@ -100,7 +103,6 @@ fn dropping_a_ring_with_a_send_in_flight_leaks_rather_than_frees() {
     let mut ring: Ring<Counted> = Ring::new(8).unwrap();
     ring.send(
         writer.as_raw_fd(),
-        0,
         SendCursor::new(Counted(vec![1; 100], Arc::clone(&drops))),
         Token::new(Kind::Send, 0, 1),
     );

@@ -268,7 +268,7 @@ impl Worker {
         };
         conn.sending = true;
         let token = Token::new(Kind::Send, slot, conn.generation);
-        self.ring.send(fd, slot, cursor, token);
+        self.ring.send(fd, cursor, token);
     }
 
     /// The output is written and the flow is closing: linger or close.
