@@ -313,17 +313,15 @@ impl Worker {
     /// Closes the descriptor now, cancelling whatever is in flight on it.
     pub(super) fn close(&mut self, slot: usize) {
         let conn = &mut self.conns[slot];
-        let Some(fd) = conn.fd.take() else { return };
-        if conn.recv == Recv::Armed {
-            conn.recv = Recv::Cancelling;
-            self.ring
-                .cancel(Token::new(Kind::Recv, slot, conn.generation));
+        if let Some(fd) = conn.fd.take() {
+            if conn.recv == Recv::Armed || conn.sending {
+                self.ring.cancel_fd(fd.as_raw_fd());
+            }
+            if conn.recv == Recv::Armed {
+                conn.recv = Recv::Cancelling;
+            }
+            self.ring.close(fd);
         }
-        if conn.sending {
-            self.ring
-                .cancel(Token::new(Kind::Send, slot, conn.generation));
-        }
-        self.ring.close(fd);
         self.settle(slot);
     }
 
