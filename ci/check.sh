@@ -14,6 +14,9 @@ step "default features (io_uring + tokio)"
 cargo clippy --all-targets -- -D warnings
 cargo test
 
+step "default features with io_uring blocked by seccomp, as Docker's default profile does"
+cargo run --quiet --example without_io_uring -- cargo test
+
 step "--no-default-features (io_uring only)"
 cargo clippy --all-targets --no-default-features -- -D warnings
 cargo test --no-default-features
@@ -22,5 +25,13 @@ step "portable: as a non-Linux target (--cfg greeter_portable)"
 export_portable() { RUSTFLAGS="--cfg greeter_portable" CARGO_TARGET_DIR=target/portable "$@"; }
 export_portable cargo clippy --all-targets -- -D warnings
 export_portable cargo test
+
+step "portable without tokio: the build must stop with a clear message"
+if out=$(export_portable cargo build --no-default-features 2>&1); then
+  echo "expected a compile_error! without the tokio feature" >&2; exit 1
+fi
+grep -q 'enable the `tokio` feature' <<<"$out" || { echo "$out" >&2; exit 1; }
+echo "ok: $(grep -m1 'error: greeter has no backend' <<<"$out")"
+
 
 step "all checks passed"

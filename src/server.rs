@@ -31,7 +31,7 @@ pub enum StartError {
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StartError::Backend(Unsupported(why)) => f.write_str(why),
+            StartError::Backend(why) => write!(f, "{why}"),
             StartError::Bind { addr, source } if source.kind() == io::ErrorKind::AddrInUse => {
                 write!(
                     f,
@@ -71,8 +71,13 @@ impl Shutdown {
 pub fn start(config: Config) -> Result<ServerHandle, StartError> {
     let (backend, fallback) = backend::resolve(config.backend).map_err(StartError::Backend)?;
     if let Some(why) = fallback {
-        tracing::warn!("{why}; serving on the tokio backend instead");
+        let hint = why
+            .hint
+            .map(|h| format!(" (to use io_uring, {h})"))
+            .unwrap_or_default();
+        tracing::warn!("{}; serving on the tokio backend instead{hint}", why.reason);
     }
+
     let count = config.worker_count();
     let listener_count = if net::LISTENER_PER_WORKER { count } else { 1 };
     let (listeners, addr) =

@@ -2,108 +2,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::SocketAddr;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::io::Write;
+use std::process::Command;
+use std::time::Duration;
 
+use support::child::{Greeter, address_in};
 use support::*;
-
-/// A running `greeter` child, killed if the test fails before it exits.
-struct Greeter {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    log: Vec<String>,
-}
-
-impl Greeter {
-    fn start(args: &[&str], env: &[(&str, &str)]) -> Greeter {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_greeter"));
-        command
-            .args(args)
-            .envs(env.iter().copied())
-            .env("NO_COLOR", "1")
-            .env_remove("RUST_LOG");
-        let mut child = command
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("greeter runs");
-        let stderr = BufReader::new(child.stderr.take().unwrap());
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            stderr
-                .lines()
-                .map_while(Result::ok)
-                .for_each(|l| drop(tx.send(l)))
-        });
-        Greeter {
-            child,
-            lines,
-            log: Vec::new(),
-        }
-    }
-
-    /// Waits for a log line containing `needle`.
-    fn wait_for_line(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.log.push(line.clone());
-                    if line.contains(needle) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!("no log line with {needle:?}; saw {:#?}", self.log),
-            }
-        }
-    }
-
-    /// The address from the start-up line.
-    fn address(&mut self) -> SocketAddr {
-        let line = self.wait_for_line("greeter serving");
-        self.address_from(&line)
-    }
-
-    fn address_from(&self, line: &str) -> SocketAddr {
-        let url = line.split_whitespace().find(|w| w.contains("://")).unwrap();
-        url.split("://")
-            .nth(1)
-            .unwrap()
-            .trim_end_matches('/')
-            .parse()
-            .unwrap()
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + WAIT;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        panic!("greeter did not exit; log {:#?}", self.log);
-    }
-}
-
-impl Drop for Greeter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn serves_logs_the_start_line_and_stops_on_sigint() {
@@ -114,7 +18,7 @@ fn serves_logs_the_start_line_and_stops_on_sigint() {
         line.contains(" on io_uring (") || line.contains(" on tokio ("),
         "names the backend: {line}"
     );
-    let addr = g.address_from(&line);
+    let addr = address_in(&line);
     assert_eq!(
         exchange(addr, b"GET / HTTP/1.0\r\n\r\n"),
         expected("200 OK", "Connection: close\r\n", "Hello, world!")

@@ -89,28 +89,45 @@ pub struct WorkerHandle {
 
 /// Why the requested backend cannot run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unsupported(pub String);
+pub struct Unsupported {
+    pub reason: String,
+    /// What the user can do about it.
+    pub hint: Option<&'static str>,
+    /// io_uring is unavailable here (a reason to fall back), not a real failure.
+    pub unavailable: bool,
+}
 
-/// Picks the backend; `Ok((kind, Some(reason)))` means `auto` fell back to tokio.
-pub fn resolve(choice: BackendChoice) -> Result<(BackendKind, Option<String>), Unsupported> {
+impl Unsupported {
+    fn error(reason: String) -> Self {
+        Unsupported {
+            reason,
+            hint: None,
+            unavailable: false,
+        }
+    }
+}
+
+impl fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)?;
+        match self.hint {
+            Some(hint) => write!(f, "; hint: {hint}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Picks the backend; `Ok((kind, Some(why)))` means `auto` fell back to tokio.
+pub fn resolve(choice: BackendChoice) -> Result<(BackendKind, Option<Unsupported>), Unsupported> {
     match choice {
         BackendChoice::Uring => uring_usable().map(|()| (BackendKind::Uring, None)),
         BackendChoice::Tokio => tokio_built().map(|()| (BackendKind::Tokio, None)),
         BackendChoice::Auto => match uring_usable() {
             Ok(()) => Ok((BackendKind::Uring, None)),
-            Err(Unsupported(why)) if uring_fallback_allowed(&why) => {
-                tokio_built().map(|()| (BackendKind::Tokio, Some(why)))
-            }
+            Err(why) if why.unavailable => tokio_built().map(|()| (BackendKind::Tokio, Some(why))),
             Err(e) => Err(e),
         },
     }
-}
-
-/// Prefix of every "io_uring unavailable" reason; anything else is a real error.
-const UNAVAILABLE: &str = "io_uring is unavailable: ";
-
-fn uring_fallback_allowed(why: &str) -> bool {
-    why.starts_with(UNAVAILABLE)
 }
 
 #[cfg(uring)]
@@ -118,27 +135,60 @@ fn uring_usable() -> Result<(), Unsupported> {
     use uring::probe::{ProbeError, probe};
     match probe() {
         Ok(()) => Ok(()),
-        Err(ProbeError::Unavailable(u)) => {
-            Err(Unsupported(format!("{UNAVAILABLE}{u}; hint: {}", u.hint())))
+        Err(ProbeError::Unavailable(u)) => Err(Unsupported {
+            reason: format!("io_uring is unavailable: {u}"),
+            hint: Some(u.hint()),
+            unavailable: true,
+        }),
+        Err(ProbeError::Failed(e)) => {
+            Err(Unsupported::error(format!("io_uring setup failed: {e}")))
         }
-        Err(ProbeError::Failed(e)) => Err(Unsupported(format!("io_uring setup failed: {e}"))),
     }
 }
 
 #[cfg(not(uring))]
 fn uring_usable() -> Result<(), Unsupported> {
-    Err(Unsupported(format!(
-        "{UNAVAILABLE}this build has no io_uring backend (it exists only on Linux)"
-    )))
+    Err(Unsupported {
+        reason:
+            "io_uring is unavailable: this build has no io_uring backend (it exists only on Linux)"
+                .into(),
+        hint: None,
+        unavailable: true,
+    })
 }
 
 fn tokio_built() -> Result<(), Unsupported> {
     if cfg!(feature = "tokio") {
         Ok(())
     } else {
-        Err(Unsupported(
+        Err(Unsupported::error(
             "the tokio backend is not built in: build with the `tokio` feature (on by default)"
                 .into(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forcing_tokio_never_probes_io_uring() {
+        let resolved = resolve(BackendChoice::Tokio);
+        if cfg!(feature = "tokio") {
+            assert_eq!(resolved, Ok((BackendKind::Tokio, None)));
+        } else {
+            assert!(resolved.unwrap_err().reason.contains("tokio"));
+        }
+    }
+
+    #[test]
+    fn the_hint_follows_the_reason() {
+        let why = Unsupported {
+            reason: "io_uring is unavailable: x".into(),
+            hint: Some("do y"),
+            unavailable: true,
+        };
+        assert_eq!(why.to_string(), "io_uring is unavailable: x; hint: do y");
     }
 }

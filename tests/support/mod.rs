@@ -3,6 +3,10 @@
 //! [`per_backend!`] generates one `#[test]` per backend compiled in.
 #![allow(dead_code)]
 
+pub mod child;
+#[cfg(target_os = "linux")]
+pub mod seccomp;
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -31,7 +35,7 @@ macro_rules! per_backend {
 pub fn run(backend: BackendChoice, body: fn(BackendChoice)) {
     match greeter::backend::resolve(backend) {
         Ok(_) => body(backend),
-        Err(why) => eprintln!("skipped: {}", why.0),
+        Err(why) => eprintln!("skipped: {why}"),
     }
 }
 

@@ -8,6 +8,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
 
+/// A ring, or `None` (with the reason printed) where io_uring is blocked or missing.
+fn ring<B: AsRef<[u8]>>() -> Option<Ring<B>> {
+    match Ring::new(8) {
+        Ok(ring) => Some(ring),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::ENOSYS)) => {
+            eprintln!("skipped: io_uring is unavailable here ({e})");
+            None
+        }
+        Err(e) => panic!("io_uring setup failed: {e}"),
+    }
+}
+
 /// A send buffer that counts its drops.
 struct Counted(Vec<u8>, Arc<AtomicUsize>);
 
@@ -64,7 +76,9 @@ fn wait_for<B: AsRef<[u8]>>(ring: &mut Ring<B>, kind: Kind) -> Completion<B> {
 #[test]
 fn a_send_buffer_outlives_its_connection_until_the_completion() {
     let drops = Arc::new(AtomicUsize::new(0));
-    let mut ring: Ring<Counted> = Ring::new(8).unwrap();
+    let Some(mut ring) = ring::<Counted>() else {
+        return;
+    };
     let (writer, mut reader) = clogged_pair();
     let buf = Counted(vec![7; 1000], Arc::clone(&drops));
     ring.send(
@@ -100,7 +114,9 @@ fn a_send_buffer_outlives_its_connection_until_the_completion() {
 fn dropping_a_ring_with_a_send_in_flight_leaks_rather_than_frees() {
     let drops = Arc::new(AtomicUsize::new(0));
     let (writer, _reader) = clogged_pair();
-    let mut ring: Ring<Counted> = Ring::new(8).unwrap();
+    let Some(mut ring) = ring::<Counted>() else {
+        return;
+    };
     ring.send(
         writer.as_raw_fd(),
         SendCursor::new(Counted(vec![1; 100], Arc::clone(&drops))),
@@ -114,7 +130,9 @@ fn dropping_a_ring_with_a_send_in_flight_leaks_rather_than_frees() {
 
 #[test]
 fn multishot_receive_fills_provided_buffers_in_order() {
-    let mut ring: Ring = Ring::new(8).unwrap();
+    let Some(mut ring) = ring::<Vec<u8>>() else {
+        return;
+    };
     ring.register_buffers(0, 4, 16).unwrap();
     let (mut peer, local) = UnixStream::pair().unwrap();
     ring.recv_multi(local.as_raw_fd(), Token::new(Kind::Recv, 0, 1));
@@ -127,7 +145,9 @@ fn multishot_receive_fills_provided_buffers_in_order() {
 
 #[test]
 fn more_data_than_buffers_ends_the_receive_with_enobufs() {
-    let mut ring: Ring = Ring::new(8).unwrap();
+    let Some(mut ring) = ring::<Vec<u8>>() else {
+        return;
+    };
     ring.register_buffers(0, 2, 16).unwrap();
     let (mut peer, local) = UnixStream::pair().unwrap();
     peer.write_all(&[b'x'; 100]).unwrap();
