@@ -135,6 +135,18 @@ fn busy_connections_outlive_the_idle_timeout(backend: BackendChoice) {
     }
 }
 
+fn reading_resumes_after_backpressure(backend: BackendChoice) {
+    let server = server_with(backend, |c| c.proto.greeting = "b".repeat(8192));
+    let want = expected("200 OK", "", &"b".repeat(8192));
+    let mut c = slow_reader(server.local_addr());
+    for round in 0..3 {
+        // 64 answers of 8 KiB: far past the 64 KiB bound, so reading pauses and resumes.
+        c.write_all(GET.repeat(64).as_bytes()).unwrap();
+        thread::sleep(Duration::from_millis(50));
+        assert_eq!(read_responses(&mut c, 64), want.repeat(64), "round {round}");
+    }
+}
+
 fn half_close_gets_the_full_response(backend: BackendChoice) {
     let server = server(backend);
     let mut c = connect(server.local_addr());
@@ -266,6 +278,7 @@ per_backend!(
     idle_keep_alive_connections_are_closed,
     busy_connections_outlive_the_idle_timeout,
     half_close_gets_the_full_response,
+    reading_resumes_after_backpressure,
     graceful_shutdown_completes_an_in_flight_pipelined_batch,
     draining_answers_503_on_healthz_and_closes,
     more_active_connections_than_receive_buffers,

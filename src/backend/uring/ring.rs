@@ -87,7 +87,20 @@ impl<B: AsRef<[u8]>> Ring<B> {
         Ok(())
     }
 
+    /// Unregisters and frees the buffer ring; only with nothing in flight.
+    pub fn unregister_buffers(&mut self) -> io::Result<()> {
+        assert_eq!(
+            self.in_flight, 0,
+            "buffers stay registered while operations run"
+        );
+        match self.bufs.take() {
+            Some(bufs) => self.uring.submitter().unregister_buf_ring(bufs.group()),
+            None => Ok(()),
+        }
+    }
+
     /// Takes a filled receive buffer; dropping the guard returns it to the kernel.
+
     pub fn checkout(&mut self, bid: u16, len: usize) -> Checkout<'_> {
         self.bufs
             .as_mut()

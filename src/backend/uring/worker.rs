@@ -139,7 +139,8 @@ impl Worker {
             n if n > 0 => self.feed(slot, c.buffer(), n as usize),
             0 => self.with_output(slot, |flow, g, out| flow.on_eof(g, out)),
             e if -e == libc::ENOBUFS => return self.starve(slot),
-            e if -e == libc::ECANCELED => return self.settle(slot),
+            // Our own cancel (backpressure): reading resumes if the flow wants it by now.
+            e if -e == libc::ECANCELED => return self.resume_reading(slot),
             _ => return self.abort(slot),
         };
         self.apply(slot, action);
@@ -413,19 +414,22 @@ impl Worker {
         }
     }
 
-    /// Cancels what is left (timer) and waits for the kernel to finish with every buffer.
+    /// Cancels what is left (timer), waits for the kernel to finish with every buffer,
+    /// then unregisters the buffer ring.
     fn wind_down(mut self) -> io::Result<()> {
         self.ring.cancel(Token::global(Kind::Timer));
         let mut batch = Vec::new();
         for _ in 0..1000 {
             if self.ring.in_flight() == 0 {
-                break;
+                return self.ring.unregister_buffers();
             }
             self.ring.submit_and_wait()?;
             self.ring.drain(&mut batch);
             batch.clear();
         }
-        Ok(())
+        Err(io::Error::other(
+            "operations still in flight at exit; their buffers are leaked",
+        ))
     }
 }
 
