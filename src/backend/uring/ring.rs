@@ -100,7 +100,6 @@ impl<B: AsRef<[u8]>> Ring<B> {
     }
 
     /// Takes a filled receive buffer; dropping the guard returns it to the kernel.
-
     pub fn checkout(&mut self, bid: u16, len: usize) -> Checkout<'_> {
         self.bufs
             .as_mut()
