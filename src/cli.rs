@@ -27,6 +27,71 @@ pub struct Cli {
 pub enum Command {
     /// Serve (the default when no command is given).
     Serve(ServeArgs),
+    /// Generate HTTP/1.1 (or raw) load against a server and report throughput and latency.
+    Load(LoadArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// `http://host:port/path`, or `tcp://host:port` for the raw greet-and-close protocol.
+    pub url: String,
+    /// Connections kept open (or reopened, with --close).
+    #[arg(short = 'c', long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub connections: u32,
+    /// How long to run.
+    #[arg(short = 'd', long, value_parser = humantime::parse_duration, default_value = "10s")]
+    pub duration: Duration,
+    /// Requests in flight per connection.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub pipeline: u32,
+    /// A new connection per request (`Connection: close`).
+    #[arg(long)]
+    pub close: bool,
+    /// Requests per second over all connections, on a fixed schedule; latency is measured
+    /// from each request's intended send time (coordinated omission corrected, like wrk2).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub rate: Option<u64>,
+    /// Threads, each with its own share of the connections.
+    #[arg(short = 't', long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub threads: u32,
+    /// A request unanswered this long is an error.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "2s")]
+    pub timeout: Duration,
+    /// The status every response must have.
+    #[arg(long, default_value_t = 200)]
+    pub expect_status: u16,
+    /// The body every response must have [default: the first body received].
+    #[arg(long)]
+    pub expect_body: Option<String>,
+    /// I/O engine: io_uring where available (auto), or forced.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub engine: BackendArg,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<std::path::PathBuf>,
+}
+
+impl LoadArgs {
+    pub fn to_config(&self) -> greeter::load::LoadConfig {
+        let engine = match self.engine {
+            BackendArg::Auto => greeter::load::Engine::Auto,
+            BackendArg::Uring => greeter::load::Engine::Uring,
+            BackendArg::Tokio => greeter::load::Engine::Tokio,
+        };
+        greeter::load::LoadConfig {
+            url: self.url.clone(),
+            connections: self.connections as usize,
+            duration: self.duration,
+            pipeline: self.pipeline as usize,
+            close: self.close,
+            rate: self.rate,
+            threads: self.threads as usize,
+            timeout: self.timeout,
+            expect_status: self.expect_status,
+            expect_body: self.expect_body.clone(),
+            engine,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -14,6 +14,7 @@ compile_error!(
 
 pub mod backend;
 pub mod config;
+pub mod load;
 mod net;
 pub mod proto;
 pub mod server;

@@ -1,15 +1,20 @@
-//! The `greeter` binary: parse the command line, start logging, serve until a signal.
+//! The `greeter` binary: parse the command line, start logging, then serve until a signal
+//! or run the load generator.
 
 mod cli;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use tracing_subscriber::EnvFilter;
 
-use cli::{Cli, Command, ServeArgs};
+use cli::{Cli, Command, LoadArgs, ServeArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -21,8 +26,58 @@ fn main() -> ExitCode {
         .init();
     match cli.command {
         Some(Command::Serve(args)) => serve(args),
+        Some(Command::Load(args)) => load(&args),
         None => serve(cli.serve),
     }
+}
+
+/// `greeter load`: runs the load generator, with a progress bar on a terminal.
+fn load(args: &LoadArgs) -> ExitCode {
+    let config = args.to_config();
+    let progress = Arc::new(AtomicU64::new(0));
+    let counter = Arc::clone(&progress);
+    let run = std::thread::spawn(move || greeter::load::run(&config, counter));
+    if std::io::stderr().is_terminal() {
+        show_progress(&run, &progress, args.duration);
+    }
+    let report = match run.join() {
+        Ok(Ok(report)) => report,
+        Ok(Err(e)) => {
+            eprintln!("greeter load: error: {e}");
+            return ExitCode::FAILURE;
+        }
+        Err(_) => {
+            eprintln!("greeter load: error: the load generator panicked");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("{report}");
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&report).expect("a report serializes");
+        if let Err(e) = std::fs::write(path, json + "\n") {
+            eprintln!("greeter load: error: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn show_progress<T>(run: &std::thread::JoinHandle<T>, done: &AtomicU64, duration: Duration) {
+    let bar = indicatif::ProgressBar::new(duration.as_millis() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{bar:40}] {elapsed}/{duration} {msg}")
+            .expect("a valid template")
+            .progress_chars("=> "),
+    );
+    let start = Instant::now();
+    while !run.is_finished() {
+        let elapsed = start.elapsed();
+        bar.set_position(elapsed.as_millis() as u64);
+        let rate = done.load(Ordering::Relaxed) as f64 / elapsed.as_secs_f64().max(1e-3);
+        bar.set_message(format!("{rate:.0} requests/s"));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bar.finish_and_clear();
 }
 
 fn serve(args: ServeArgs) -> ExitCode {

@@ -7,10 +7,10 @@
 mod accept;
 mod bufring;
 mod conn;
-mod cursor;
+pub(crate) mod cursor;
 pub mod probe;
 pub(crate) mod ring;
-mod token;
+pub(crate) mod token;
 mod worker;
 
 use std::io;

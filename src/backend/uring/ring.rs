@@ -8,11 +8,13 @@
 
 use std::io;
 use std::mem::{self, ManuallyDrop};
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use slab::Slab;
+use socket2::SockAddr;
 
 use super::bufring::{BufRing, Checkout};
 use super::cursor::SendCursor;
@@ -47,6 +49,8 @@ pub struct Ring<B: AsRef<[u8]> = Vec<u8>> {
     /// In-flight sends: the connection slot and the buffer. Keyed per send, so its size
     /// follows sends in flight, not connections open.
     sends: Slab<(u32, SendCursor<B>)>,
+    /// Addresses of connects in flight, keyed per connect, with the connection slot.
+    addrs: Slab<(u32, SockAddr)>,
     /// Read by the kernel at submission of the periodic timeout.
     timespec: Box<types::Timespec>,
     /// The eventfd counter lands here. INVARIANT: unused while a wake read is in flight.
@@ -66,6 +70,7 @@ impl<B: AsRef<[u8]>> Ring<B> {
             setup,
             bufs: None,
             sends: Slab::new(),
+            addrs: Slab::new(),
             timespec,
             wake_buf,
             in_flight: 0,
@@ -158,6 +163,17 @@ impl<B: AsRef<[u8]>> Ring<B> {
         unsafe { self.push(entry, token) };
     }
 
+    /// Connects `fd` to `addr` for the connection `token` names; the completion's token
+    /// names the connection again.
+    pub fn connect(&mut self, fd: RawFd, addr: SocketAddr, token: Token) {
+        let key = self.addrs.insert((token.slot, SockAddr::from(addr)));
+        let addr = &self.addrs[key].1;
+        let entry = opcode::Connect::new(types::Fd(fd), addr.as_ptr().cast(), addr.len()).build();
+        // SAFETY: the address lives in `self.addrs[key]` (a slab entry never moves while it
+        // is occupied) until the completion ending this connect is drained.
+        unsafe { self.push(entry, Token::new(Kind::Connect, key, token.generation)) };
+    }
+
     /// Cancels every operation on `fd`; their own completions report the end.
     pub fn cancel_fd(&mut self, fd: RawFd) {
         let entry =
@@ -218,6 +234,10 @@ impl<B: AsRef<[u8]>> Ring<B> {
                     let (slot, cursor) = self.sends.remove(token.slot as usize);
                     (Token { slot, ..token }, Some(cursor))
                 }
+                Kind::Connect => {
+                    let (slot, _addr) = self.addrs.remove(token.slot as usize);
+                    (Token { slot, ..token }, None)
+                }
                 _ => (token, None),
             };
             into.push(Completion {
@@ -269,6 +289,7 @@ impl<B: AsRef<[u8]>> Drop for Ring<B> {
             // The kernel may still touch these; leaking is the only safe release.
             mem::forget(self.bufs.take());
             mem::forget(mem::take(&mut self.sends));
+            mem::forget(mem::take(&mut self.addrs));
             mem::forget(mem::replace(&mut self.wake_buf, Box::new([0; 8])));
         }
         // SAFETY: dropped exactly once, here; the buffer ring (if any) is dropped after the

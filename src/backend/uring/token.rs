@@ -12,6 +12,8 @@ pub enum Kind {
     Wake = 5,
     /// Fire-and-forget (cancel, close, shutdown): only failures complete, and are ignored.
     Ignore = 6,
+    /// An outgoing connection (the load generator).
+    Connect = 7,
 }
 
 /// Generations wrap at 2^24: a stale completion would need a slot reused 16 million
@@ -56,6 +58,7 @@ impl Token {
             4 => Kind::Timer,
             5 => Kind::Wake,
             6 => Kind::Ignore,
+            7 => Kind::Connect,
             _ => return None,
         };
         let generation = (user_data >> 32) as u32 & GEN_MASK;
@@ -80,6 +83,7 @@ mod tests {
             Kind::Timer,
             Kind::Wake,
             Kind::Ignore,
+            Kind::Connect,
         ] {
             let token = Token::new(kind, 4_000_000_000, 0x00AB_CDEF);
             assert_eq!(Token::decode(token.encode()), Some(token));

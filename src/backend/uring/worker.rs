@@ -105,7 +105,8 @@ impl Worker {
             Kind::Send => self.on_send(c),
             Kind::Timer => self.on_tick(),
             Kind::Wake => self.start_draining(),
-            Kind::Ignore => {}
+            // The server makes no outgoing connections.
+            Kind::Ignore | Kind::Connect => {}
         }
     }
 

@@ -1,0 +1,246 @@
+//! One load-generator connection, sans-IO: which requests are due, and what the received
+//! bytes complete. Both engines drive it; it never touches a socket or a clock.
+
+use std::collections::VecDeque;
+
+use super::report::Stats;
+use super::schedule::Schedule;
+use super::validate::{Expect, Failure, Frame, frame};
+
+/// What every connection of a run does.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// One request, encoded.
+    pub request: Vec<u8>,
+    /// Requests in flight per connection.
+    pub pipeline: usize,
+    /// One request per connection (HTTP with `Connection: close`, or the raw protocol).
+    pub one_shot: bool,
+    /// The raw protocol: the answer is every byte until the server closes.
+    pub raw: bool,
+    /// Requests per second over all connections; `None` sends as fast as answers come.
+    pub rate: Option<u64>,
+    pub connections: usize,
+    /// A request unanswered this long is an error.
+    pub timeout_ns: u64,
+}
+
+/// What the engine does with the connection next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Keep,
+    /// Close it and open a new one.
+    Reconnect,
+}
+
+#[derive(Debug)]
+pub struct Client {
+    /// When each request in flight was sent (or was due, under a fixed rate), oldest first.
+    in_flight: VecDeque<u64>,
+    /// Received bytes of an unfinished response.
+    input: Vec<u8>,
+    /// Survives reconnects, so a fixed rate stays fixed across them.
+    schedule: Option<Schedule>,
+    /// Requests sent on the current connection.
+    sent: usize,
+}
+
+impl Client {
+    /// Connection `index` of the run, starting at `start_ns`.
+    pub fn new(plan: &Plan, index: usize, start_ns: u64) -> Client {
+        let schedule = plan
+            .rate
+            .map(|rate| Schedule::fixed(rate, plan.connections, index, start_ns));
+        Client {
+            in_flight: VecDeque::new(),
+            input: Vec::new(),
+            schedule,
+            sent: 0,
+        }
+    }
+
+    /// A new connection replaces the old one; requests still in flight were counted lost.
+    pub fn reconnected(&mut self) {
+        self.in_flight.clear();
+        self.input.clear();
+        self.sent = 0;
+    }
+
+    /// Appends the requests due at `now_ns` to `out`; returns how many.
+    pub fn fill(&mut self, plan: &Plan, now_ns: u64, out: &mut Vec<u8>) -> usize {
+        let depth = if plan.one_shot {
+            1
+        } else {
+            plan.pipeline.max(1)
+        };
+        if plan.one_shot && self.sent > 0 {
+            return 0;
+        }
+        let before = self.in_flight.len();
+        match &mut self.schedule {
+            // Closed loop, as wrk does: a whole batch once the previous one is answered.
+            None if self.in_flight.is_empty() => {
+                self.in_flight.extend(std::iter::repeat_n(now_ns, depth))
+            }
+            None => {}
+            Some(schedule) => {
+                while self.in_flight.len() < depth {
+                    let Some(due) = schedule.take_due(now_ns) else {
+                        break;
+                    };
+                    self.in_flight.push_back(due);
+                }
+            }
+        }
+        let added = self.in_flight.len() - before;
+        (0..added).for_each(|_| out.extend_from_slice(&plan.request));
+        self.sent += added;
+        added
+    }
+
+    /// When the next request is due under a fixed rate, if the pipeline will have room
+    /// for it; a full pipeline waits for an answer, not for the clock.
+    pub fn next_due(&self, plan: &Plan) -> Option<u64> {
+        let room = self.in_flight.len() < plan.pipeline.max(1) && !(plan.one_shot && self.sent > 0);
+        self.schedule
+            .as_ref()
+            .filter(|_| room)
+            .map(Schedule::next_due)
+    }
+
+    /// Received bytes: each completed response is checked and its latency recorded.
+    pub fn on_input(
+        &mut self,
+        plan: &Plan,
+        data: &[u8],
+        now_ns: u64,
+        expect: &mut Expect,
+        stats: &mut Stats,
+    ) -> Outcome {
+        stats.bytes += data.len() as u64;
+        if plan.raw || !self.input.is_empty() {
+            self.input.extend_from_slice(data);
+            return if plan.raw {
+                Outcome::Keep
+            } else {
+                self.drain_input(plan, now_ns, expect, stats)
+            };
+        }
+        let (used, outcome) = self.complete(plan, data, false, now_ns, expect, stats);
+        if outcome == Outcome::Keep {
+            self.input.extend_from_slice(&data[used..]);
+        }
+        outcome
+    }
+
+    /// The server closed the connection: a close-delimited answer ends here; anything
+    /// still in flight is lost.
+    pub fn on_eof(
+        &mut self,
+        plan: &Plan,
+        now_ns: u64,
+        expect: &mut Expect,
+        stats: &mut Stats,
+    ) -> Outcome {
+        let input = std::mem::take(&mut self.input);
+        if plan.raw {
+            if let Some(start) = self.in_flight.pop_front() {
+                self.judge(expect.check(expect.status, &input), start, now_ns, stats);
+            }
+        } else if !input.is_empty() {
+            self.complete(plan, &input, true, now_ns, expect, stats);
+        }
+        self.lose(stats);
+        Outcome::Reconnect
+    }
+
+    /// A read or write failed: what was in flight is lost.
+    pub fn on_error(&mut self, stats: &mut Stats) {
+        self.lose(stats);
+    }
+
+    /// Whether the oldest request in flight has waited longer than the plan allows.
+    pub fn timed_out(&self, plan: &Plan, now_ns: u64) -> bool {
+        self.in_flight
+            .front()
+            .is_some_and(|&start| now_ns.saturating_sub(start) > plan.timeout_ns)
+    }
+
+    /// Counts one timeout for the connection and forgets what was in flight.
+    pub fn on_timeout(&mut self, stats: &mut Stats) {
+        stats.errors.timeout += 1;
+        self.in_flight.clear();
+    }
+
+    fn drain_input(
+        &mut self,
+        plan: &Plan,
+        now_ns: u64,
+        expect: &mut Expect,
+        stats: &mut Stats,
+    ) -> Outcome {
+        let input = std::mem::take(&mut self.input);
+        let (used, outcome) = self.complete(plan, &input, false, now_ns, expect, stats);
+        if outcome == Outcome::Keep {
+            self.input = input;
+            self.input.drain(..used);
+        }
+        outcome
+    }
+
+    /// Consumes every complete response at the front of `buf`.
+    fn complete(
+        &mut self,
+        plan: &Plan,
+        buf: &[u8],
+        eof: bool,
+        now_ns: u64,
+        expect: &mut Expect,
+        stats: &mut Stats,
+    ) -> (usize, Outcome) {
+        let mut at = 0;
+        while at < buf.len() {
+            let Frame::Complete {
+                len,
+                status,
+                body,
+                close,
+            } = frame(&buf[at..], eof)
+            else {
+                if frame(&buf[at..], eof) == Frame::Partial {
+                    return (at, Outcome::Keep);
+                }
+                stats.errors.framing += 1;
+                self.in_flight.pop_front();
+                return (buf.len(), Outcome::Reconnect);
+            };
+            let Some(start) = self.in_flight.pop_front() else {
+                stats.errors.framing += 1; // an answer nobody asked for
+                return (buf.len(), Outcome::Reconnect);
+            };
+            let body = &buf[at..][body];
+            self.judge(expect.check(status, body), start, now_ns, stats);
+            at += len;
+            if close || plan.one_shot {
+                return (buf.len(), Outcome::Reconnect);
+            }
+        }
+        (at, Outcome::Keep)
+    }
+
+    fn judge(&self, verdict: Result<(), Failure>, start: u64, now_ns: u64, stats: &mut Stats) {
+        match verdict {
+            Ok(()) => stats.record(now_ns.saturating_sub(start)),
+            Err(failure) => stats.errors.count(failure),
+        }
+    }
+
+    fn lose(&mut self, stats: &mut Stats) {
+        stats.errors.reset += self.in_flight.len() as u64;
+        self.in_flight.clear();
+    }
+}
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;

@@ -1,0 +1,168 @@
+//! Unit tests for the sans-IO load client.
+
+use super::*;
+
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
+
+fn plan() -> Plan {
+    Plan {
+        request: b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        pipeline: 1,
+        one_shot: false,
+        raw: false,
+        rate: None,
+        connections: 1,
+        timeout_ns: 1_000_000_000,
+    }
+}
+
+fn expect() -> Expect {
+    Expect {
+        status: 200,
+        body: Some(b"hi".to_vec()),
+    }
+}
+
+#[test]
+fn closed_loop_sends_a_batch_after_the_last_answer() {
+    let p = Plan {
+        pipeline: 3,
+        ..plan()
+    };
+    let (mut c, mut out, mut s) = (Client::new(&p, 0, 0), Vec::new(), Stats::default());
+    assert_eq!(c.fill(&p, 10, &mut out), 3);
+    assert_eq!(out, p.request.repeat(3));
+    assert_eq!(c.fill(&p, 20, &mut out), 0, "the batch is still in flight");
+    assert_eq!(
+        c.on_input(&p, &OK.repeat(2), 5_010, &mut expect(), &mut s),
+        Outcome::Keep
+    );
+    assert_eq!(c.fill(&p, 30, &mut out), 0);
+    assert_eq!(
+        c.on_input(&p, &OK[..7], 6_010, &mut expect(), &mut s),
+        Outcome::Keep
+    );
+    assert_eq!(
+        c.on_input(&p, &OK[7..], 7_010, &mut expect(), &mut s),
+        Outcome::Keep
+    );
+    assert_eq!((s.ok, s.errors.total()), (3, 0));
+    assert_eq!(
+        s.latency.max(),
+        7,
+        "microseconds from send to the last byte"
+    );
+    assert_eq!(c.fill(&p, 40, &mut out), 3);
+}
+
+#[test]
+fn fixed_rate_measures_from_the_intended_time() {
+    let p = Plan {
+        rate: Some(1000),
+        pipeline: 1,
+        ..plan()
+    };
+    let (mut c, mut out, mut s) = (Client::new(&p, 0, 0), Vec::new(), Stats::default());
+    assert_eq!(c.fill(&p, 0, &mut out), 1);
+    // The answer takes 5 ms; meanwhile four more requests fell due and waited.
+    assert_eq!(
+        c.on_input(&p, OK, 5_000_000, &mut expect(), &mut s),
+        Outcome::Keep
+    );
+    assert_eq!(c.fill(&p, 5_000_000, &mut out), 1);
+    assert_eq!(
+        c.on_input(&p, OK, 5_100_000, &mut expect(), &mut s),
+        Outcome::Keep
+    );
+    assert!(
+        s.latency.max() >= 4_090,
+        "the second request was due at 1 ms: {}",
+        s.latency.max()
+    );
+}
+
+#[test]
+fn connection_close_and_one_shot_reconnect() {
+    let p = Plan {
+        one_shot: true,
+        ..plan()
+    };
+    let (mut c, mut out, mut s) = (Client::new(&p, 0, 0), Vec::new(), Stats::default());
+    assert_eq!(c.fill(&p, 0, &mut out), 1);
+    assert_eq!(c.fill(&p, 1, &mut out), 0, "one request per connection");
+    assert_eq!(
+        c.on_input(&p, OK, 10, &mut expect(), &mut s),
+        Outcome::Reconnect
+    );
+    c.reconnected();
+    assert_eq!(c.fill(&p, 20, &mut out), 1);
+    let closing = b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhi";
+    let (mut k, mut s2) = (Client::new(&plan(), 0, 0), Stats::default());
+    k.fill(&plan(), 0, &mut out);
+    assert_eq!(
+        k.on_input(&plan(), closing, 1, &mut expect(), &mut s2),
+        Outcome::Reconnect
+    );
+    assert_eq!(s2.ok, 1);
+}
+
+#[test]
+fn bad_answers_and_lost_requests_are_errors() {
+    let p = Plan {
+        pipeline: 2,
+        ..plan()
+    };
+    let (mut c, mut out, mut s) = (Client::new(&p, 0, 0), Vec::new(), Stats::default());
+    c.fill(&p, 0, &mut out);
+    let wrong = b"HTTP/1.1 500 Oops\r\nContent-Length: 2\r\n\r\nhi";
+    assert_eq!(
+        c.on_input(&p, wrong, 1, &mut expect(), &mut s),
+        Outcome::Keep
+    );
+    assert_eq!(c.on_eof(&p, 2, &mut expect(), &mut s), Outcome::Reconnect);
+    assert_eq!((s.ok, s.errors.status, s.errors.reset), (0, 1, 1));
+    c.reconnected();
+    c.fill(&p, 3, &mut out);
+    assert_eq!(
+        c.on_input(&p, b"nonsense\r\n\r\n", 4, &mut expect(), &mut s),
+        Outcome::Reconnect
+    );
+    assert_eq!(s.errors.framing, 1);
+}
+
+#[test]
+fn timeouts_count_once_per_connection() {
+    let p = Plan {
+        pipeline: 4,
+        ..plan()
+    };
+    let (mut c, mut out, mut s) = (Client::new(&p, 0, 0), Vec::new(), Stats::default());
+    c.fill(&p, 0, &mut out);
+    assert!(!c.timed_out(&p, 1_000_000_000));
+    assert!(c.timed_out(&p, 1_000_000_001));
+    c.on_timeout(&mut s);
+    assert_eq!(s.errors.timeout, 1);
+}
+
+#[test]
+fn raw_answers_run_to_the_close() {
+    let p = Plan {
+        raw: true,
+        one_shot: true,
+        request: b"hi\n".to_vec(),
+        ..plan()
+    };
+    let mut e = Expect {
+        status: 0,
+        body: Some(b"Hello, world!\n".to_vec()),
+    };
+    let (mut c, mut out, mut s) = (Client::new(&p, 0, 0), Vec::new(), Stats::default());
+    c.fill(&p, 0, &mut out);
+    assert_eq!(c.on_input(&p, b"Hello, ", 1, &mut e, &mut s), Outcome::Keep);
+    assert_eq!(
+        c.on_input(&p, b"world!\n", 2, &mut e, &mut s),
+        Outcome::Keep
+    );
+    assert_eq!(c.on_eof(&p, 3, &mut e, &mut s), Outcome::Reconnect);
+    assert_eq!((s.ok, s.errors.total()), (1, 0));
+}

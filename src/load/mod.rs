@@ -1,0 +1,319 @@
+//! The load generator behind `greeter load`: HTTP/1.1 (or raw) load over many
+//! connections, driven from io_uring on Linux (so the client costs less CPU than the
+//! server it measures) or from tokio elsewhere. Every response is validated; latency goes
+//! into HDR histograms.
+
+pub mod client;
+pub mod report;
+pub mod schedule;
+#[cfg(feature = "tokio")]
+mod tokio;
+#[cfg(uring)]
+mod uring;
+pub mod validate;
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+use client::Plan;
+use report::{Report, ReportHeader, Stats};
+use validate::Expect;
+
+/// Which I/O drives the load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// io_uring where available, else tokio.
+    #[default]
+    Auto,
+    Uring,
+    Tokio,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    /// `http://host:port/path`, or `tcp://host:port` for the raw protocol.
+    pub url: String,
+    pub connections: usize,
+    pub duration: Duration,
+    /// Requests in flight per connection.
+    pub pipeline: usize,
+    /// A new connection per request.
+    pub close: bool,
+    /// Requests per second over all connections (latency from the intended send time).
+    pub rate: Option<u64>,
+    pub threads: usize,
+    /// A request unanswered this long counts as a timeout.
+    pub timeout: Duration,
+    pub expect_status: u16,
+    /// The body every response must carry; by default the first one seen.
+    pub expect_body: Option<String>,
+    pub engine: Engine,
+}
+
+impl Default for LoadConfig {
+    fn default() -> Self {
+        LoadConfig {
+            url: "http://127.0.0.1:8888/".into(),
+            connections: 64,
+            duration: Duration::from_secs(10),
+            pipeline: 1,
+            close: false,
+            rate: None,
+            threads: 1,
+            timeout: Duration::from_secs(2),
+            expect_status: 200,
+            expect_body: None,
+            engine: Engine::Auto,
+        }
+    }
+}
+
+/// Where the load goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub addr: SocketAddr,
+    /// The `Host` header.
+    pub host: String,
+    pub path: String,
+    pub raw: bool,
+}
+
+/// Parses `http://host[:port][/path]` or `tcp://host:port`.
+pub fn parse_target(url: &str) -> Result<Target, String> {
+    let (raw, rest) = match url.split_once("://") {
+        Some(("http", rest)) => (false, rest),
+        Some(("tcp", rest)) => (true, rest),
+        _ => {
+            return Err(format!(
+                "`{url}`: expected http://host[:port]/path or tcp://host:port"
+            ));
+        }
+    };
+    let (host, path) = rest
+        .find('/')
+        .map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+    let with_port = if host
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+    {
+        host.to_owned()
+    } else {
+        format!("{host}:80")
+    };
+    let addr = with_port
+        .to_socket_addrs()
+        .map_err(|e| format!("`{host}`: {e}"))?
+        .next()
+        .ok_or_else(|| format!("`{host}` has no address"))?;
+    Ok(Target {
+        addr,
+        host: host.to_owned(),
+        path: path.to_owned(),
+        raw,
+    })
+}
+
+/// What one engine thread runs.
+pub(crate) struct Job {
+    pub plan: Arc<Plan>,
+    pub addr: SocketAddr,
+    /// Index of this thread's first connection, and how many it drives.
+    pub first: usize,
+    pub count: usize,
+    pub start: Instant,
+    pub end: Instant,
+    pub expect: Expect,
+    /// Successful responses so far, for a progress display.
+    pub progress: Arc<AtomicU64>,
+}
+
+impl Job {
+    /// Nanoseconds since the run started.
+    pub fn now_ns(&self) -> u64 {
+        self.start.elapsed().as_nanos() as u64
+    }
+}
+
+/// Runs the load; `progress` counts successful responses as they come.
+pub fn run(config: &LoadConfig, progress: Arc<AtomicU64>) -> Result<Report, String> {
+    let target = parse_target(&config.url)?;
+    let plan = Arc::new(plan(config, &target)?);
+    let engine = resolve(config.engine)?;
+    let threads = config.threads.clamp(1, config.connections);
+    let expect_body = config.expect_body.as_ref().map(|b| b.as_bytes().to_vec());
+    let expect = Expect {
+        status: config.expect_status,
+        body: expect_body,
+    };
+    let start = Instant::now();
+    let end = start + config.duration;
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let (first, last) = (
+                t * config.connections / threads,
+                (t + 1) * config.connections / threads,
+            );
+            let job = Job {
+                plan: Arc::clone(&plan),
+                addr: target.addr,
+                first,
+                count: last - first,
+                start,
+                end,
+                expect: expect.clone(),
+                progress: Arc::clone(&progress),
+            };
+            std::thread::Builder::new()
+                .name(format!("greeter-load-{t}"))
+                .spawn(move || run_job(engine, job))
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("cannot start a load thread: {e}"))?;
+    let mut total = Stats::default();
+    for handle in handles {
+        let stats = handle
+            .join()
+            .map_err(|_| "a load thread panicked".to_owned())??;
+        total.merge(&stats);
+    }
+    let header = ReportHeader {
+        target: config.url.clone(),
+        engine: engine.name(),
+        connections: config.connections,
+        threads,
+        pipeline: plan.pipeline,
+        close: plan.one_shot,
+        rate: config.rate,
+    };
+    // Responses count only until `end`, so the run lasted exactly the configured time.
+    Ok(Report::new(header, &total, config.duration))
+}
+
+fn plan(config: &LoadConfig, target: &Target) -> Result<Plan, String> {
+    if config.connections == 0 || config.pipeline == 0 {
+        return Err("connections and pipeline depth must be at least 1".into());
+    }
+    if (config.close || target.raw) && config.pipeline > 1 {
+        return Err("--pipeline needs keep-alive connections (not --close, not tcp://)".into());
+    }
+    let request = if target.raw {
+        b"hi\n".to_vec()
+    } else {
+        let close = if config.close {
+            "Connection: close\r\n"
+        } else {
+            ""
+        };
+        format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\n{close}\r\n",
+            target.path, target.host
+        )
+        .into_bytes()
+    };
+    Ok(Plan {
+        request,
+        pipeline: config.pipeline,
+        one_shot: config.close || target.raw,
+        raw: target.raw,
+        rate: config.rate,
+        connections: config.connections,
+        timeout_ns: config.timeout.as_nanos() as u64,
+    })
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Resolved {
+    #[cfg(uring)]
+    Uring,
+    #[cfg(feature = "tokio")]
+    Tokio,
+}
+
+impl Resolved {
+    fn name(self) -> &'static str {
+        match self {
+            #[cfg(uring)]
+            Resolved::Uring => "io_uring",
+            #[cfg(feature = "tokio")]
+            Resolved::Tokio => "tokio",
+        }
+    }
+}
+
+fn resolve(engine: Engine) -> Result<Resolved, String> {
+    use crate::config::BackendChoice;
+    let choice = match engine {
+        Engine::Auto => BackendChoice::Auto,
+        Engine::Uring => BackendChoice::Uring,
+        Engine::Tokio => BackendChoice::Tokio,
+    };
+    match crate::backend::resolve(choice)
+        .map_err(|e| e.to_string())?
+        .0
+    {
+        #[cfg(uring)]
+        crate::BackendKind::Uring => Ok(Resolved::Uring),
+        #[cfg(feature = "tokio")]
+        crate::BackendKind::Tokio => Ok(Resolved::Tokio),
+        #[allow(unreachable_patterns)]
+        other => Err(format!("the {other} engine is not built in")),
+    }
+}
+
+fn run_job(engine: Resolved, job: Job) -> Result<Stats, String> {
+    let result = match engine {
+        #[cfg(uring)]
+        Resolved::Uring => uring::run(job),
+        #[cfg(feature = "tokio")]
+        Resolved::Tokio => tokio::run(job),
+    };
+    result.map_err(|e| format!("load engine failed: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        let t = parse_target("http://127.0.0.1:8080/greet/x").unwrap();
+        assert_eq!(
+            (t.addr.port(), t.host.as_str(), t.path.as_str(), t.raw),
+            (8080, "127.0.0.1:8080", "/greet/x", false)
+        );
+        let t = parse_target("http://127.0.0.1").unwrap();
+        assert_eq!((t.addr.port(), t.path.as_str()), (80, "/"));
+        assert!(parse_target("tcp://127.0.0.1:9").unwrap().raw);
+        assert!(
+            parse_target("ftp://x/")
+                .unwrap_err()
+                .contains("expected http://")
+        );
+    }
+
+    #[test]
+    fn plans_refuse_contradictions() {
+        let target = parse_target("http://127.0.0.1:1/").unwrap();
+        let bad = LoadConfig {
+            close: true,
+            pipeline: 4,
+            ..LoadConfig::default()
+        };
+        assert!(plan(&bad, &target).unwrap_err().contains("--pipeline"));
+        let good = plan(
+            &LoadConfig {
+                close: true,
+                ..LoadConfig::default()
+            },
+            &target,
+        )
+        .unwrap();
+        assert!(
+            String::from_utf8(good.request)
+                .unwrap()
+                .contains("Connection: close\r\n")
+        );
+    }
+}

@@ -1,0 +1,371 @@
+//! The io_uring load engine: one ring per thread, connects, owned sends and multishot
+//! receives from a provided buffer ring, as the server does. Moves bytes; `client` decides.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io;
+use std::mem;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::Job;
+use super::client::{Client, Outcome};
+use super::report::Stats;
+use crate::backend::uring::cursor::SendCursor;
+use crate::backend::uring::ring::{Completion, Ring};
+use crate::backend::uring::token::{GEN_MASK, Kind, Token};
+
+/// How often timeouts and retries are checked when nothing else is due.
+const TICK_NS: u64 = 100_000_000;
+/// Wait before retrying a failed connect.
+const RETRY_NS: u64 = 10_000_000;
+
+struct Conn {
+    fd: Option<OwnedFd>,
+    /// Bumped on every reconnect: completions of the previous socket are ignored.
+    generation: u32,
+    client: Client,
+    out: Vec<u8>,
+    sending: bool,
+    receiving: bool,
+    connected: bool,
+    retry_at: Option<u64>,
+    /// The due time this connection last put in the engine's queue.
+    queued: Option<u64>,
+}
+
+struct Engine {
+    ring: Ring,
+    /// Never shrinks: a slot is reused by its reconnects, its generation telling them apart.
+    conns: Vec<Conn>,
+    job: Job,
+    stats: Stats,
+    now: u64,
+    end: u64,
+    reported: u64,
+    /// Expiry times of the timers in flight, soonest first.
+    timers: Vec<u64>,
+    /// Connections whose next request falls due at a set time (a fixed rate), soonest first.
+    due: BinaryHeap<Reverse<(u64, usize)>>,
+    /// When timeouts and connect retries are next checked.
+    housekeeping: u64,
+    starved: Vec<usize>,
+}
+
+/// Drives `job.count` connections until `job.end`.
+pub fn run(job: Job) -> io::Result<Stats> {
+    let mut ring = Ring::new(1024)?;
+    let buffers = (job.count.next_power_of_two() * 2).clamp(64, 4096) as u16;
+    ring.register_buffers(0, buffers, 4096)?;
+    let end = job.end.duration_since(job.start).as_nanos() as u64;
+    let job_count = job.count;
+    let mut engine = Engine {
+        ring,
+        conns: Vec::with_capacity(job_count),
+        job,
+        stats: Stats::default(),
+        now: 0,
+        end,
+        reported: 0,
+        timers: Vec::new(),
+        due: BinaryHeap::new(),
+        housekeeping: 0,
+        starved: Vec::new(),
+    };
+    engine.now = engine.job.now_ns();
+    for i in 0..engine.job.count {
+        let client = Client::new(&engine.job.plan, engine.job.first + i, engine.now);
+        let slot = engine.conns.len();
+        engine.conns.push(Conn {
+            fd: None,
+            generation: 0,
+            client,
+            out: Vec::new(),
+            sending: false,
+            receiving: false,
+            connected: false,
+            retry_at: None,
+            queued: None,
+        });
+        engine.connect(slot);
+    }
+    engine.run()?;
+    Ok(engine.stats)
+}
+
+impl Engine {
+    fn run(&mut self) -> io::Result<()> {
+        let mut batch = Vec::with_capacity(256);
+        while self.now < self.end {
+            self.arm_timer();
+            self.ring.submit_and_wait()?;
+            self.now = self.job.now_ns();
+            self.ring.drain(&mut batch);
+            batch.drain(..).for_each(|c| self.on_completion(c));
+            mem::take(&mut self.starved)
+                .into_iter()
+                .for_each(|slot| self.arm_recv(slot));
+            self.report_progress();
+        }
+        self.wind_down()
+    }
+
+    fn on_completion(&mut self, c: Completion<Vec<u8>>) {
+        if c.token.kind == Kind::Timer {
+            self.timers.remove(0);
+            return self.on_tick();
+        }
+        let slot = c.token.slot as usize;
+        let current = self
+            .conns
+            .get(slot)
+            .is_some_and(|conn| conn.generation & GEN_MASK == c.token.generation);
+        match (c.token.kind, current) {
+            (Kind::Connect, true) => self.on_connect(slot, c.result),
+            (Kind::Recv, true) => self.on_recv(slot, &c),
+            (Kind::Send, true) => self.on_send(slot, c),
+            // A previous socket's completion: give its receive buffer back, drop the rest.
+            (Kind::Recv, false) => {
+                if let Some(bid) = c.buffer() {
+                    drop(self.ring.checkout(bid, 0));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn connect(&mut self, slot: usize) {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(self.job.addr),
+            socket2::Type::STREAM,
+            None,
+        )
+        .and_then(|s| s.set_tcp_nodelay(true).map(|()| s));
+        let conn = &mut self.conns[slot];
+        conn.generation = conn.generation.wrapping_add(1);
+        match socket {
+            Ok(socket) => {
+                let fd = OwnedFd::from(socket);
+                self.ring.connect(
+                    fd.as_raw_fd(),
+                    self.job.addr,
+                    Token::new(Kind::Connect, slot, conn.generation),
+                );
+                conn.fd = Some(fd);
+            }
+            Err(_) => {
+                self.stats.errors.connect += 1;
+                conn.retry_at = Some(self.now + RETRY_NS);
+            }
+        }
+    }
+
+    fn on_connect(&mut self, slot: usize, result: i32) {
+        if result < 0 {
+            self.stats.errors.connect += 1;
+            self.drop_socket(slot);
+            self.conns[slot].retry_at = Some(self.now + RETRY_NS);
+            return;
+        }
+        self.conns[slot].connected = true;
+        self.arm_recv(slot);
+        self.fill(slot);
+    }
+
+    fn on_recv(&mut self, slot: usize, c: &Completion<Vec<u8>>) {
+        if !c.more() {
+            self.conns[slot].receiving = false;
+        }
+        let outcome = match c.result {
+            n if n > 0 => self.feed(slot, c.buffer(), n as usize),
+            0 => {
+                let Engine {
+                    conns,
+                    job,
+                    stats,
+                    now,
+                    ..
+                } = self;
+                conns[slot]
+                    .client
+                    .on_eof(&job.plan, *now, &mut job.expect, stats)
+            }
+            e if -e == libc::ENOBUFS => return self.starved.push(slot),
+            e if -e == libc::ECANCELED => return,
+            _ => {
+                self.conns[slot].client.on_error(&mut self.stats);
+                Outcome::Reconnect
+            }
+        };
+        match outcome {
+            Outcome::Reconnect => self.reconnect(slot),
+            Outcome::Keep if !self.conns[slot].receiving => self.arm_recv(slot),
+            Outcome::Keep => self.fill(slot),
+        }
+    }
+
+    fn feed(&mut self, slot: usize, bid: Option<u16>, len: usize) -> Outcome {
+        let Some(bid) = bid else { return Outcome::Keep };
+        let Engine {
+            ring,
+            conns,
+            job,
+            stats,
+            now,
+            ..
+        } = self;
+        let data = ring.checkout(bid, len);
+        conns[slot]
+            .client
+            .on_input(&job.plan, &data, *now, &mut job.expect, stats)
+    }
+
+    fn on_send(&mut self, slot: usize, c: Completion<Vec<u8>>) {
+        let mut cursor = c.sent.expect("a send completion returns its buffer");
+        self.conns[slot].sending = false;
+        if c.result < 0 {
+            self.conns[slot].client.on_error(&mut self.stats);
+            return self.reconnect(slot);
+        }
+        if !cursor.advance(c.result as usize) {
+            return self.send(slot, cursor);
+        }
+        let mut buf = cursor.into_inner();
+        buf.clear();
+        let conn = &mut self.conns[slot];
+        if conn.out.is_empty() {
+            conn.out = buf; // reuse the allocation
+        }
+        self.fill(slot);
+    }
+
+    /// Queues the requests due now and sends them if no send is in flight.
+    fn fill(&mut self, slot: usize) {
+        let Engine {
+            conns, job, now, ..
+        } = self;
+        let conn = &mut conns[slot];
+        if !conn.connected {
+            return;
+        }
+        conn.client.fill(&job.plan, *now, &mut conn.out);
+        let due = conn.client.next_due(&job.plan);
+        if due.is_some() && due != conn.queued {
+            conn.queued = due;
+            self.due.extend(due.map(|at| Reverse((at, slot))));
+        }
+        if !conn.sending && !conn.out.is_empty() {
+            let buf = mem::take(&mut conn.out);
+            self.send(slot, SendCursor::new(buf));
+        }
+    }
+
+    fn send(&mut self, slot: usize, cursor: SendCursor<Vec<u8>>) {
+        let conn = &mut self.conns[slot];
+        let Some(fd) = conn.fd.as_ref().map(AsRawFd::as_raw_fd) else {
+            return;
+        };
+        conn.sending = true;
+        self.ring
+            .send(fd, cursor, Token::new(Kind::Send, slot, conn.generation));
+    }
+
+    fn arm_recv(&mut self, slot: usize) {
+        let conn = &mut self.conns[slot];
+        let Some(fd) = conn.fd.as_ref().map(AsRawFd::as_raw_fd) else {
+            return;
+        };
+        if conn.connected && !conn.receiving {
+            conn.receiving = true;
+            self.ring
+                .recv_multi(fd, Token::new(Kind::Recv, slot, conn.generation));
+        }
+    }
+
+    fn reconnect(&mut self, slot: usize) {
+        self.drop_socket(slot);
+        self.conns[slot].client.reconnected();
+        self.connect(slot);
+    }
+
+    /// Closes the socket; operations still on it end with completions that are ignored.
+    fn drop_socket(&mut self, slot: usize) {
+        let conn = &mut self.conns[slot];
+        if let Some(fd) = conn.fd.take() {
+            self.ring.cancel_fd(fd.as_raw_fd());
+            self.ring.close(fd);
+        }
+        conn.out.clear();
+        (conn.sending, conn.receiving, conn.connected) = (false, false, false);
+    }
+
+    /// Requests a fixed rate made due; every `TICK_NS`, timeouts and connect retries.
+    fn on_tick(&mut self) {
+        while let Some(&Reverse((at, slot))) =
+            self.due.peek().filter(|Reverse((at, _))| *at <= self.now)
+        {
+            self.due.pop();
+            debug_assert!(at <= self.now);
+            self.fill(slot);
+        }
+        if self.now >= self.housekeeping {
+            self.housekeeping = self.now + TICK_NS;
+            (0..self.conns.len()).for_each(|slot| self.check(slot));
+        }
+    }
+
+    fn check(&mut self, slot: usize) {
+        let conn = &mut self.conns[slot];
+        if conn.retry_at.is_some_and(|t| t <= self.now) {
+            conn.retry_at = None;
+            self.connect(slot);
+        } else if conn.client.timed_out(&self.job.plan, self.now) {
+            conn.client.on_timeout(&mut self.stats);
+            self.reconnect(slot);
+        }
+    }
+
+    /// Arms a timer if something falls due before every timer already in flight.
+    fn arm_timer(&mut self) {
+        let next_due = self.due.peek().map_or(u64::MAX, |Reverse((at, _))| *at);
+        let wake = next_due.min(self.housekeeping).min(self.end);
+        if self.timers.first().is_some_and(|&t| t <= wake) {
+            return;
+        }
+        self.timers.insert(0, wake);
+        let after = Duration::from_nanos(wake.saturating_sub(self.now).max(1_000));
+        self.ring.timeout(after, Token::global(Kind::Timer));
+    }
+
+    fn report_progress(&mut self) {
+        if self.stats.ok > self.reported {
+            self.job
+                .progress
+                .fetch_add(self.stats.ok - self.reported, Ordering::Relaxed);
+            self.reported = self.stats.ok;
+        }
+    }
+
+    /// Closes every socket and waits for the kernel to return every buffer.
+    fn wind_down(&mut self) -> io::Result<()> {
+        (0..self.conns.len()).for_each(|s| self.drop_socket(s));
+        self.ring.cancel(Token::global(Kind::Timer));
+        let mut batch = Vec::new();
+        for _ in 0..1000 {
+            if self.ring.in_flight() == 0 {
+                return self.ring.unregister_buffers();
+            }
+            self.ring.submit_and_wait()?;
+            self.ring.drain(&mut batch);
+            for c in batch.drain(..) {
+                if let Some(bid) = c.buffer() {
+                    drop(self.ring.checkout(bid, 0));
+                }
+            }
+        }
+        Err(io::Error::other(
+            "operations still in flight at the end of the run",
+        ))
+    }
+}
