@@ -34,4 +34,7 @@ grep -q 'enable the `tokio` feature' <<<"$out" || { echo "$out" >&2; exit 1; }
 echo "ok: $(grep -m1 'error: greeter has no backend' <<<"$out")"
 
 
+step "the comparative benchmark, quick mode (so it never rots)"
+cargo bench --bench compare -- --quick --out target/bench-results > target/bench-quick.md
+
 step "all checks passed"
