@@ -112,6 +112,11 @@ impl Flow {
         self.close(false)
     }
 
+    /// Received bytes kept for later: an unfinished request, or input held back.
+    pub fn buffered(&self) -> usize {
+        self.tail.len()
+    }
+
     /// No request in progress and nothing held: safe to close while draining.
     pub fn is_idle(&self) -> bool {
         !self.mid_request() && !self.held && self.closing.is_none()

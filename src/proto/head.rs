@@ -32,6 +32,8 @@ pub struct Head<'a> {
     pub body_len: u64,
     /// Bytes of the head itself, final blank line included.
     pub len: usize,
+    /// Header lines in the head.
+    pub header_count: usize,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -139,6 +141,7 @@ fn frame<'a>(req: &httparse::Request<'_, 'a>, len: usize) -> Parsed<'a> {
         persist,
         body_len,
         len,
+        header_count: req.headers.len(),
     })
 }
 

@@ -6,6 +6,8 @@
 //! [`Greeter::set_time`]. Every backend drives the same code, so behaviour is identical
 //! by construction, and the unit tests below cover it without I/O.
 
+#[doc(hidden)]
+pub mod check;
 mod date;
 pub mod head;
 pub mod response;
@@ -124,5 +126,7 @@ impl Greeter {
     }
 }
 
+#[cfg(test)]
+mod props;
 #[cfg(test)]
 mod tests;

@@ -27,6 +27,25 @@ pub fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
     command
 }
 
+/// `command` run with both descriptor limits set to `limit` (through the shell's `ulimit`,
+/// so the server cannot raise them).
+pub fn with_nofile(command: Command, limit: u32) -> Command {
+    let mut wrapped = Command::new("bash");
+    wrapped
+        .arg("-c")
+        .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+        .arg(command.get_program())
+        .args(command.get_args());
+    for (key, value) in command.get_envs() {
+        match value {
+            Some(value) => wrapped.env(key, value),
+            None => wrapped.env_remove(key),
+        };
+    }
+    wrapped.stderr(Stdio::piped()).stdout(Stdio::null());
+    wrapped
+}
+
 impl Greeter {
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Greeter {
         Greeter::spawn_with(command(args, env), |mut c| c.spawn())
@@ -76,6 +95,36 @@ impl Greeter {
         address_in(&line)
     }
 
+    /// Log lines that arrived so far, without waiting.
+    pub fn drain_log(&mut self) -> Vec<String> {
+        let fresh: Vec<String> = self.lines.try_iter().collect();
+        self.log.extend(fresh.iter().cloned());
+        fresh
+    }
+
+    /// User plus system CPU seconds the server has used.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap();
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        ticks / clock_ticks()
+    }
+
+    /// Resident memory in bytes.
+    pub fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kib = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok());
+        kib.unwrap() * 1024
+    }
+
     pub fn signal(&self, name: &str) {
         let pid = self.child.id().to_string();
         let status = Command::new("kill")
@@ -113,4 +162,9 @@ impl Drop for Greeter {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn clock_ticks() -> f64 {
+    let out = Command::new("getconf").arg("CLK_TCK").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }

@@ -41,6 +41,8 @@ pub fn run(backend: BackendChoice, body: fn(BackendChoice)) {
 
 /// A server on an ephemeral loopback port with two workers, tweaked by `f`.
 pub fn server_with(backend: BackendChoice, f: impl FnOnce(&mut Config)) -> ServerHandle {
+    // Tests hold thousands of sockets; CI shells often start with a soft limit of 1024.
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
     let mut config = Config {
         listen: "127.0.0.1:0".parse().unwrap(),
         backend,

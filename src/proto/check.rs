@@ -1,0 +1,112 @@
+//! Conformance checks shared by the property tests and the fuzz target (`fuzz/`): drive
+//! a byte stream through a connection's flow as a backend would, and check what comes out.
+//! Not part of the server; public only so the fuzz crate can use it.
+
+use crate::backend::flow::{Action, Flow};
+use crate::proto::{Greeter, Protocol};
+
+/// Longest single response `proto` writes (a 64-character name and every header).
+pub const MAX_RESPONSE: usize = 512;
+
+/// Feeds `chunks` through a [`Flow`] as a backend does, writing output at once, and checks
+/// the memory bounds after every step. Returns what was written and whether it closed.
+pub fn run_stream(g: &Greeter, chunks: &[&[u8]]) -> (Vec<u8>, bool) {
+    let (mut flow, mut out, mut written) = (Flow::default(), Vec::new(), Vec::new());
+    for chunk in chunks {
+        let mut action = flow.on_input(g, chunk, &mut out);
+        loop {
+            assert!(
+                out.len() <= g.config().max_pending_output + MAX_RESPONSE,
+                "{} bytes pending",
+                out.len()
+            );
+            written.append(&mut out);
+            match action {
+                Action::Hold => action = flow.on_flushed(g, &mut out),
+                Action::Read => break,
+                Action::Close { .. } => return (written, true),
+            }
+        }
+        assert!(
+            flow.buffered() <= g.config().max_header_bytes,
+            "{} bytes buffered",
+            flow.buffered()
+        );
+    }
+    (written, false)
+}
+
+/// Asserts `out` is a sequence of complete HTTP/1.1 responses with greeter's headers.
+pub fn assert_well_formed(out: &[u8]) {
+    let mut at = 0;
+    while at < out.len() {
+        let mut headers = [httparse::EMPTY_HEADER; 16];
+        let mut response = httparse::Response::new(&mut headers);
+        let Ok(httparse::Status::Complete(head)) = response.parse(&out[at..]) else {
+            panic!(
+                "not a response head at {at}: {:?}",
+                String::from_utf8_lossy(&out[at..])
+            );
+        };
+        assert_eq!(response.version, Some(1));
+        let value = |name: &str| {
+            response
+                .headers
+                .iter()
+                .find(|h| h.name == name)
+                .map(|h| h.value)
+        };
+        assert_eq!(value("Server"), Some(b"greeter".as_slice()));
+        assert!(
+            value("Date").is_some_and(|d| d.len() == 29),
+            "a Date header"
+        );
+        let length = value("Content-Length")
+            .and_then(|v| std::str::from_utf8(v).ok()?.parse::<usize>().ok());
+        let length = length.expect("a numeric Content-Length");
+        let rest = &out[at + head..];
+        // A HEAD answer has a length but no body: the next response follows at once.
+        let body = if rest.is_empty() || rest.starts_with(b"HTTP/1.1 ") {
+            0
+        } else {
+            length
+        };
+        assert!(rest.len() >= body, "body cut short");
+        at += head + body;
+    }
+}
+
+/// Splits `data` at `points` (sorted or not, possibly repeated, clamped to the length).
+pub fn split_at<'a>(data: &'a [u8], points: &[usize]) -> Vec<&'a [u8]> {
+    let mut points: Vec<usize> = points.iter().map(|&p| p.min(data.len())).collect();
+    points.sort_unstable();
+    points.dedup();
+    let mut chunks = Vec::with_capacity(points.len() + 1);
+    let mut last = 0;
+    for p in points.into_iter().chain([data.len()]) {
+        chunks.push(&data[last..p]);
+        last = p;
+    }
+    chunks
+}
+
+/// The whole check on one stream: well-formed output, and the same output for the
+/// whole stream and for the given split.
+pub fn check_stream(g: &Greeter, data: &[u8], points: &[usize]) {
+    let whole = run_stream(g, &[data]);
+    match g.config().protocol {
+        Protocol::Http => assert_well_formed(&whole.0),
+        Protocol::Raw => {
+            let line = format!("{}\n", g.config().greeting);
+            assert!(
+                whole.0.is_empty() || whole.0 == line.as_bytes(),
+                "the raw protocol writes its line once"
+            );
+        }
+    }
+    assert_eq!(
+        run_stream(g, &split_at(data, points)),
+        whole,
+        "a different split gave a different answer"
+    );
+}
