@@ -85,6 +85,15 @@ fn serve(args: ServeArgs) -> ExitCode {
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         tracing::debug!("cannot raise the descriptor limit: {e}");
     }
+    // The signal pipe is opened before the listeners: once connections arrive they may
+    // take every descriptor left.
+    let signals = match Signals::new([SIGINT, SIGTERM]) {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("greeter: error: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let server = match greeter::start(args.into_config()) {
         Ok(server) => server,
         Err(e) => {
@@ -92,8 +101,8 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Err(e) = watch_signals(server.shutdown_trigger()) {
-        eprintln!("greeter: error: cannot install signal handlers: {e}");
+    if let Err(e) = watch_signals(signals, server.shutdown_trigger()) {
+        eprintln!("greeter: error: cannot start the signal thread: {e}");
         return ExitCode::FAILURE;
     }
     match server.join() {
@@ -109,8 +118,7 @@ fn serve(args: ServeArgs) -> ExitCode {
 }
 
 /// First SIGINT/SIGTERM drains gracefully; a second one stops at once.
-fn watch_signals(trigger: greeter::server::Shutdown) -> std::io::Result<()> {
-    let mut signals = Signals::new([SIGINT, SIGTERM])?;
+fn watch_signals(mut signals: Signals, trigger: greeter::server::Shutdown) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("greeter-signals".into())
         .spawn(move || {

@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crate::backend::{self, BackendKind, Stats, StatsSnapshot, Unsupported, Waker, WorkerHandle};
+use crate::backend::{
+    self, BackendKind, Stats, StatsSnapshot, Unsupported, Waker, WorkerHandle, WorkerSpec,
+};
 use crate::config::Config;
 use crate::net;
 use crate::proto::Protocol;
@@ -95,7 +97,14 @@ pub fn start(config: Config) -> Result<ServerHandle, StartError> {
     for index in 0..count {
         let stats = Arc::new(Stats::default());
         let listener = listeners.get(index).unwrap_or(&listeners[0]).try_clone();
-        match listener.and_then(|l| spawn(backend, index, l, &config, Arc::clone(&stats), limit)) {
+        let spec = |listener| WorkerSpec {
+            index,
+            listener,
+            config: &config,
+            stats: Arc::clone(&stats),
+            max_connections: limit,
+        };
+        match listener.and_then(|l| spawn(backend, spec(l))) {
             Ok((WorkerHandle { thread, waker }, setup)) => {
                 threads.push(thread);
                 wakers.push(waker);
@@ -120,19 +129,12 @@ pub fn start(config: Config) -> Result<ServerHandle, StartError> {
     Ok(handle)
 }
 
-fn spawn(
-    backend: BackendKind,
-    index: usize,
-    listener: socket2::Socket,
-    config: &Config,
-    stats: Arc<Stats>,
-    limit: usize,
-) -> io::Result<(WorkerHandle, &'static str)> {
+fn spawn(backend: BackendKind, spec: WorkerSpec<'_>) -> io::Result<(WorkerHandle, &'static str)> {
     match backend {
         #[cfg(uring)]
-        BackendKind::Uring => backend::uring::spawn(index, listener, config, stats, limit),
+        BackendKind::Uring => backend::uring::spawn(spec),
         #[cfg(feature = "tokio")]
-        BackendKind::Tokio => backend::tokio::spawn(index, listener, config, stats, limit),
+        BackendKind::Tokio => backend::tokio::spawn(spec),
         #[allow(unreachable_patterns)]
         other => Err(io::Error::other(format!(
             "the {other} backend is not built in"

@@ -14,12 +14,26 @@ use greeter::BackendChoice;
 use support::child::{Greeter, command};
 use support::*;
 
-fn backend_flag(backend: BackendChoice) -> &'static str {
-    if backend == BackendChoice::Uring {
+/// Flags for a one-worker `greeter` child on `backend`, plus `extra`.
+fn child_args<'a>(backend: BackendChoice, extra: &[&'a str]) -> Vec<&'a str> {
+    let name = if backend == BackendChoice::Uring {
         "uring"
     } else {
         "tokio"
-    }
+    };
+    [
+        [
+            "--listen",
+            "127.0.0.1:0",
+            "--workers",
+            "1",
+            "--backend",
+            name,
+        ]
+        .as_slice(),
+        extra,
+    ]
+    .concat()
 }
 
 /// A connection that has sent one request and read its answer.
@@ -51,16 +65,7 @@ fn closed_within(c: &mut TcpStream, wait: Duration) -> bool {
 }
 
 fn descriptor_exhaustion_pauses_accepting_without_spinning(backend: BackendChoice) {
-    let args = [
-        "--listen",
-        "127.0.0.1:0",
-        "--workers",
-        "1",
-        "--backend",
-        backend_flag(backend),
-        "--max-connections",
-        "1000",
-    ];
+    let args = child_args(backend, &["--max-connections", "1000"]);
     let mut server = Greeter::spawn_with(command(&args, &[]), |c| {
         support::child::with_nofile(c, 64).spawn()
     });
@@ -68,8 +73,11 @@ fn descriptor_exhaustion_pauses_accepting_without_spinning(backend: BackendChoic
     let clients: Vec<TcpStream> = (0..90).map(|_| connect(addr)).collect();
     let mut served = Vec::new();
     let mut waiting = Vec::new();
-    for mut c in clients {
-        c.write_all(GET.as_bytes()).unwrap();
+    for (i, mut c) in clients.into_iter().enumerate() {
+        if let Err(e) = c.write_all(GET.as_bytes()) {
+            thread::sleep(Duration::from_millis(300)); // for the server's last words
+            panic!("client {i}: {e}; server log: {:#?}", server.drain_log());
+        }
         c.set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
         let mut buf = [0u8; 512];
@@ -202,17 +210,7 @@ fn a_burst_of_resets_mid_response_spares_everyone_else(backend: BackendChoice) {
 }
 
 fn clients_that_never_read_stay_bounded_and_are_closed(backend: BackendChoice) {
-    let args = [
-        "--listen",
-        "127.0.0.1:0",
-        "--workers",
-        "1",
-        "--backend",
-        backend_flag(backend),
-        "--idle-timeout",
-        "1s",
-    ];
-    let mut server = Greeter::start(&args, &[]);
+    let mut server = Greeter::start(&child_args(backend, &["--idle-timeout", "1s"]), &[]);
     let addr = server.address();
     drop(answered(addr));
     thread::sleep(Duration::from_millis(200));

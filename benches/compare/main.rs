@@ -91,6 +91,15 @@ struct Settings {
     ticks: f64,
 }
 
+impl Settings {
+    /// Starts `spec` on the server cores, or says why it is skipped.
+    fn start(&self, spec: &ServerSpec, raw: bool) -> Option<Running> {
+        spec.start(&self.server_cpus, raw, &self.scratch, self.ticks)
+            .map_err(|e| eprintln!("skipped: {}: {e}", spec.name))
+            .ok()
+    }
+}
+
 fn main() {
     let args = Args::parse();
     let _ = rlimit::increase_nofile_limit(u64::MAX);
@@ -144,14 +153,7 @@ fn phase(
     workloads: &[Workload],
     s: &Settings,
 ) -> (Vec<Entry>, Vec<Memory>) {
-    let running: Vec<Running> = specs
-        .iter()
-        .filter_map(|spec| {
-            spec.start(&s.server_cpus, raw, &s.scratch, s.ticks)
-                .map_err(|e| eprintln!("skipped: {}: {e}", spec.name))
-                .ok()
-        })
-        .collect();
+    let running: Vec<Running> = specs.iter().filter_map(|spec| s.start(spec, raw)).collect();
     for server in &running {
         let warm = Workload {
             idle: 0,
@@ -200,10 +202,7 @@ fn measure_idle_memory(specs: &[ServerSpec], s: &Settings, idle: usize) -> Vec<(
     let warm = workloads::all(0).remove(0);
     let mut found = Vec::new();
     for spec in specs {
-        let Ok(server) = spec
-            .start(&s.server_cpus, false, &s.scratch, s.ticks)
-            .map_err(|e| eprintln!("skipped: {}: {e}", spec.name))
-        else {
+        let Some(server) = s.start(spec, false) else {
             continue;
         };
         let measured = measure(

@@ -30,10 +30,7 @@ pub fn cross_check(specs: &[ServerSpec], s: &Settings) -> Vec<WrkCheck> {
     let keep_alive = workloads::all(0).remove(0);
     let mut checks = Vec::new();
     for spec in specs {
-        let Ok(server) = spec
-            .start(&s.server_cpus, false, &s.scratch, s.ticks)
-            .map_err(|e| eprintln!("skipped: {}: {e}", spec.name))
-        else {
+        let Some(server) = s.start(spec, false) else {
             continue;
         };
         let _ = measure(&server, &keep_alive, duration, s.threads);

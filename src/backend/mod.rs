@@ -87,6 +87,42 @@ pub struct WorkerHandle {
     pub waker: Waker,
 }
 
+/// What a backend needs to start one worker.
+pub struct WorkerSpec<'a> {
+    pub index: usize,
+    pub listener: socket2::Socket,
+    pub config: &'a crate::config::Config,
+    pub stats: std::sync::Arc<Stats>,
+    pub max_connections: usize,
+}
+
+/// Runs `setup` and then `run` on a new thread named `name`, returning once `setup` is
+/// done: its error, or the thread and the description `setup` gave (for the log line).
+/// Set-up failures are thereby reported by `start`, not later by `join`.
+pub(crate) fn start_worker<T>(
+    name: String,
+    setup: impl FnOnce() -> io::Result<(T, &'static str)> + Send + 'static,
+    run: impl FnOnce(T) -> io::Result<()> + Send + 'static,
+) -> io::Result<(JoinHandle<io::Result<()>>, &'static str)> {
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name(name)
+        .spawn(move || match setup() {
+            Ok((state, description)) => {
+                let _ = ready_tx.send(Ok(description));
+                run(state)
+            }
+            Err(e) => {
+                let _ = ready_tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+                Err(e)
+            }
+        })?;
+    let description = ready_rx
+        .recv()
+        .map_err(|_| io::Error::other("a worker exited during set-up"))??;
+    Ok((thread, description))
+}
+
 /// Why the requested backend cannot run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unsupported {

@@ -25,6 +25,23 @@ pub struct Plan {
     pub timeout_ns: u64,
 }
 
+/// What received answers are judged against, and where the verdicts go.
+pub struct Judge<'a> {
+    pub plan: &'a Plan,
+    pub now_ns: u64,
+    pub expect: &'a mut Expect,
+    pub stats: &'a mut Stats,
+}
+
+impl Judge<'_> {
+    fn record(&mut self, verdict: Result<(), Failure>, start: u64) {
+        match verdict {
+            Ok(()) => self.stats.record(self.now_ns.saturating_sub(start)),
+            Err(failure) => self.stats.errors.count(failure),
+        }
+    }
+}
+
 /// What the engine does with the connection next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -109,24 +126,17 @@ impl Client {
     }
 
     /// Received bytes: each completed response is checked and its latency recorded.
-    pub fn on_input(
-        &mut self,
-        plan: &Plan,
-        data: &[u8],
-        now_ns: u64,
-        expect: &mut Expect,
-        stats: &mut Stats,
-    ) -> Outcome {
-        stats.bytes += data.len() as u64;
-        if plan.raw || !self.input.is_empty() {
+    pub fn on_input(&mut self, data: &[u8], j: &mut Judge<'_>) -> Outcome {
+        j.stats.bytes += data.len() as u64;
+        if j.plan.raw || !self.input.is_empty() {
             self.input.extend_from_slice(data);
-            return if plan.raw {
+            return if j.plan.raw {
                 Outcome::Keep
             } else {
-                self.drain_input(plan, now_ns, expect, stats)
+                self.drain_input(j)
             };
         }
-        let (used, outcome) = self.complete(plan, data, false, now_ns, expect, stats);
+        let (used, outcome) = self.complete(data, false, j);
         if outcome == Outcome::Keep {
             self.input.extend_from_slice(&data[used..]);
         }
@@ -135,22 +145,17 @@ impl Client {
 
     /// The server closed the connection: a close-delimited answer ends here; anything
     /// still in flight is lost.
-    pub fn on_eof(
-        &mut self,
-        plan: &Plan,
-        now_ns: u64,
-        expect: &mut Expect,
-        stats: &mut Stats,
-    ) -> Outcome {
+    pub fn on_eof(&mut self, j: &mut Judge<'_>) -> Outcome {
         let input = std::mem::take(&mut self.input);
-        if plan.raw {
+        if j.plan.raw {
             if let Some(start) = self.in_flight.pop_front() {
-                self.judge(expect.check(expect.status, &input), start, now_ns, stats);
+                let verdict = j.expect.check(j.expect.status, &input);
+                j.record(verdict, start);
             }
         } else if !input.is_empty() {
-            self.complete(plan, &input, true, now_ns, expect, stats);
+            self.complete(&input, true, j);
         }
-        self.lose(stats);
+        self.lose(j.stats);
         Outcome::Reconnect
     }
 
@@ -172,15 +177,9 @@ impl Client {
         self.in_flight.clear();
     }
 
-    fn drain_input(
-        &mut self,
-        plan: &Plan,
-        now_ns: u64,
-        expect: &mut Expect,
-        stats: &mut Stats,
-    ) -> Outcome {
+    fn drain_input(&mut self, j: &mut Judge<'_>) -> Outcome {
         let input = std::mem::take(&mut self.input);
-        let (used, outcome) = self.complete(plan, &input, false, now_ns, expect, stats);
+        let (used, outcome) = self.complete(&input, false, j);
         if outcome == Outcome::Keep {
             self.input = input;
             self.input.drain(..used);
@@ -189,50 +188,35 @@ impl Client {
     }
 
     /// Consumes every complete response at the front of `buf`.
-    fn complete(
-        &mut self,
-        plan: &Plan,
-        buf: &[u8],
-        eof: bool,
-        now_ns: u64,
-        expect: &mut Expect,
-        stats: &mut Stats,
-    ) -> (usize, Outcome) {
+    fn complete(&mut self, buf: &[u8], eof: bool, j: &mut Judge<'_>) -> (usize, Outcome) {
         let mut at = 0;
         while at < buf.len() {
-            let Frame::Complete {
-                len,
-                status,
-                body,
-                close,
-            } = frame(&buf[at..], eof)
-            else {
-                if frame(&buf[at..], eof) == Frame::Partial {
-                    return (at, Outcome::Keep);
+            let (len, status, body, close) = match frame(&buf[at..], eof) {
+                Frame::Complete {
+                    len,
+                    status,
+                    body,
+                    close,
+                } => (len, status, body, close),
+                Frame::Partial => return (at, Outcome::Keep),
+                Frame::Invalid => {
+                    j.stats.errors.framing += 1;
+                    self.in_flight.pop_front();
+                    return (buf.len(), Outcome::Reconnect);
                 }
-                stats.errors.framing += 1;
-                self.in_flight.pop_front();
-                return (buf.len(), Outcome::Reconnect);
             };
             let Some(start) = self.in_flight.pop_front() else {
-                stats.errors.framing += 1; // an answer nobody asked for
+                j.stats.errors.framing += 1; // an answer nobody asked for
                 return (buf.len(), Outcome::Reconnect);
             };
-            let body = &buf[at..][body];
-            self.judge(expect.check(status, body), start, now_ns, stats);
+            let verdict = j.expect.check(status, &buf[at..][body]);
+            j.record(verdict, start);
             at += len;
-            if close || plan.one_shot {
+            if close || j.plan.one_shot {
                 return (buf.len(), Outcome::Reconnect);
             }
         }
         (at, Outcome::Keep)
-    }
-
-    fn judge(&self, verdict: Result<(), Failure>, start: u64, now_ns: u64, stats: &mut Stats) {
-        match verdict {
-            Ok(()) => stats.record(now_ns.saturating_sub(start)),
-            Err(failure) => stats.errors.count(failure),
-        }
     }
 
     fn lose(&mut self, stats: &mut Stats) {

@@ -16,6 +16,20 @@ fn plan() -> Plan {
     }
 }
 
+fn judge<'a>(
+    plan: &'a Plan,
+    now_ns: u64,
+    expect: &'a mut Expect,
+    stats: &'a mut Stats,
+) -> Judge<'a> {
+    Judge {
+        plan,
+        now_ns,
+        expect,
+        stats,
+    }
+}
+
 fn expect() -> Expect {
     Expect {
         status: 200,
@@ -34,16 +48,16 @@ fn closed_loop_sends_a_batch_after_the_last_answer() {
     assert_eq!(out, p.request.repeat(3));
     assert_eq!(c.fill(&p, 20, &mut out), 0, "the batch is still in flight");
     assert_eq!(
-        c.on_input(&p, &OK.repeat(2), 5_010, &mut expect(), &mut s),
+        c.on_input(&OK.repeat(2), &mut judge(&p, 5_010, &mut expect(), &mut s)),
         Outcome::Keep
     );
     assert_eq!(c.fill(&p, 30, &mut out), 0);
     assert_eq!(
-        c.on_input(&p, &OK[..7], 6_010, &mut expect(), &mut s),
+        c.on_input(&OK[..7], &mut judge(&p, 6_010, &mut expect(), &mut s)),
         Outcome::Keep
     );
     assert_eq!(
-        c.on_input(&p, &OK[7..], 7_010, &mut expect(), &mut s),
+        c.on_input(&OK[7..], &mut judge(&p, 7_010, &mut expect(), &mut s)),
         Outcome::Keep
     );
     assert_eq!((s.ok, s.errors.total()), (3, 0));
@@ -66,12 +80,12 @@ fn fixed_rate_measures_from_the_intended_time() {
     assert_eq!(c.fill(&p, 0, &mut out), 1);
     // The answer takes 5 ms; meanwhile four more requests fell due and waited.
     assert_eq!(
-        c.on_input(&p, OK, 5_000_000, &mut expect(), &mut s),
+        c.on_input(OK, &mut judge(&p, 5_000_000, &mut expect(), &mut s)),
         Outcome::Keep
     );
     assert_eq!(c.fill(&p, 5_000_000, &mut out), 1);
     assert_eq!(
-        c.on_input(&p, OK, 5_100_000, &mut expect(), &mut s),
+        c.on_input(OK, &mut judge(&p, 5_100_000, &mut expect(), &mut s)),
         Outcome::Keep
     );
     assert!(
@@ -91,7 +105,7 @@ fn connection_close_and_one_shot_reconnect() {
     assert_eq!(c.fill(&p, 0, &mut out), 1);
     assert_eq!(c.fill(&p, 1, &mut out), 0, "one request per connection");
     assert_eq!(
-        c.on_input(&p, OK, 10, &mut expect(), &mut s),
+        c.on_input(OK, &mut judge(&p, 10, &mut expect(), &mut s)),
         Outcome::Reconnect
     );
     c.reconnected();
@@ -100,7 +114,7 @@ fn connection_close_and_one_shot_reconnect() {
     let (mut k, mut s2) = (Client::new(&plan(), 0, 0), Stats::default());
     k.fill(&plan(), 0, &mut out);
     assert_eq!(
-        k.on_input(&plan(), closing, 1, &mut expect(), &mut s2),
+        k.on_input(closing, &mut judge(&plan(), 1, &mut expect(), &mut s2)),
         Outcome::Reconnect
     );
     assert_eq!(s2.ok, 1);
@@ -116,15 +130,21 @@ fn bad_answers_and_lost_requests_are_errors() {
     c.fill(&p, 0, &mut out);
     let wrong = b"HTTP/1.1 500 Oops\r\nContent-Length: 2\r\n\r\nhi";
     assert_eq!(
-        c.on_input(&p, wrong, 1, &mut expect(), &mut s),
+        c.on_input(wrong, &mut judge(&p, 1, &mut expect(), &mut s)),
         Outcome::Keep
     );
-    assert_eq!(c.on_eof(&p, 2, &mut expect(), &mut s), Outcome::Reconnect);
+    assert_eq!(
+        c.on_eof(&mut judge(&p, 2, &mut expect(), &mut s)),
+        Outcome::Reconnect
+    );
     assert_eq!((s.ok, s.errors.status, s.errors.reset), (0, 1, 1));
     c.reconnected();
     c.fill(&p, 3, &mut out);
     assert_eq!(
-        c.on_input(&p, b"nonsense\r\n\r\n", 4, &mut expect(), &mut s),
+        c.on_input(
+            b"nonsense\r\n\r\n",
+            &mut judge(&p, 4, &mut expect(), &mut s)
+        ),
         Outcome::Reconnect
     );
     assert_eq!(s.errors.framing, 1);
@@ -158,11 +178,17 @@ fn raw_answers_run_to_the_close() {
     };
     let (mut c, mut out, mut s) = (Client::new(&p, 0, 0), Vec::new(), Stats::default());
     c.fill(&p, 0, &mut out);
-    assert_eq!(c.on_input(&p, b"Hello, ", 1, &mut e, &mut s), Outcome::Keep);
     assert_eq!(
-        c.on_input(&p, b"world!\n", 2, &mut e, &mut s),
+        c.on_input(b"Hello, ", &mut judge(&p, 1, &mut e, &mut s)),
         Outcome::Keep
     );
-    assert_eq!(c.on_eof(&p, 3, &mut e, &mut s), Outcome::Reconnect);
+    assert_eq!(
+        c.on_input(b"world!\n", &mut judge(&p, 2, &mut e, &mut s)),
+        Outcome::Keep
+    );
+    assert_eq!(
+        c.on_eof(&mut judge(&p, 3, &mut e, &mut s)),
+        Outcome::Reconnect
+    );
     assert_eq!((s.ok, s.errors.total()), (1, 0));
 }

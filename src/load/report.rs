@@ -116,13 +116,8 @@ impl Percentiles {
 /// The result of a run, as printed and as written to JSON.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
-    pub target: String,
-    pub engine: &'static str,
-    pub connections: usize,
-    pub threads: usize,
-    pub pipeline: usize,
-    pub close: bool,
-    pub rate: Option<u64>,
+    #[serde(flatten)]
+    pub settings: ReportHeader,
     pub duration_s: f64,
     pub requests: u64,
     pub errors: Errors,
@@ -137,13 +132,7 @@ impl Report {
     pub fn new(header: ReportHeader, stats: &Stats, elapsed: Duration) -> Report {
         let secs = elapsed.as_secs_f64().max(1e-9);
         Report {
-            target: header.target,
-            engine: header.engine,
-            connections: header.connections,
-            threads: header.threads,
-            pipeline: header.pipeline,
-            close: header.close,
-            rate: header.rate,
+            settings: header,
             duration_s: secs,
             requests: stats.ok,
             errors: stats.errors,
@@ -157,7 +146,7 @@ impl Report {
 }
 
 /// The settings a report repeats.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ReportHeader {
     pub target: String,
     pub engine: &'static str,
@@ -173,17 +162,19 @@ impl fmt::Display for Report {
         writeln!(
             f,
             "{:.2}s test @ {} ({} engine)",
-            self.duration_s, self.target, self.engine
+            self.duration_s, self.settings.target, self.settings.engine
         )?;
-        let mode = match (self.close, self.rate) {
+        let mode = match (self.settings.close, self.settings.rate) {
             (true, _) => "a new connection per request".to_owned(),
-            (false, Some(rate)) => format!("fixed rate {rate}/s, pipeline {}", self.pipeline),
-            (false, None) => format!("pipeline {}", self.pipeline),
+            (false, Some(rate)) => {
+                format!("fixed rate {rate}/s, pipeline {}", self.settings.pipeline)
+            }
+            (false, None) => format!("pipeline {}", self.settings.pipeline),
         };
         writeln!(
             f,
             "  {} threads and {} connections, {mode}",
-            self.threads, self.connections
+            self.settings.threads, self.settings.connections
         )?;
         let l = &self.latency_us;
         writeln!(

@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep, sleep_until};
 
 use super::Job;
-use super::client::{Client, Outcome};
+use super::client::{Client, Judge, Outcome};
 use super::report::Stats;
 use super::validate::Expect;
 
@@ -99,14 +99,19 @@ async fn exchange(shared: &Shared, mut stream: TcpStream, client: &mut Client) {
 }
 
 fn read(shared: &Shared, stream: &mut TcpStream, client: &mut Client, buf: &mut [u8]) -> Outcome {
-    let (plan, now) = (&shared.job.plan, shared.job.now_ns());
     let (mut stats, mut expect) = (shared.stats.borrow_mut(), shared.expect.borrow_mut());
+    let mut judge = Judge {
+        plan: &shared.job.plan,
+        now_ns: shared.job.now_ns(),
+        expect: &mut expect,
+        stats: &mut stats,
+    };
     match stream.try_read(buf) {
-        Ok(0) => client.on_eof(plan, now, &mut expect, &mut stats),
-        Ok(n) => client.on_input(plan, &buf[..n], now, &mut expect, &mut stats),
+        Ok(0) => client.on_eof(&mut judge),
+        Ok(n) => client.on_input(&buf[..n], &mut judge),
         Err(e) if e.kind() == ErrorKind::WouldBlock => Outcome::Keep,
         Err(_) => {
-            client.on_error(&mut stats);
+            client.on_error(judge.stats);
             Outcome::Reconnect
         }
     }

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::Job;
-use super::client::{Client, Outcome};
+use super::client::{Client, Judge, Outcome};
 use super::report::Stats;
 use crate::backend::uring::cursor::SendCursor;
 use crate::backend::uring::ring::{Completion, Ring};
@@ -187,9 +187,12 @@ impl Engine {
                     now,
                     ..
                 } = self;
-                conns[slot]
-                    .client
-                    .on_eof(&job.plan, *now, &mut job.expect, stats)
+                conns[slot].client.on_eof(&mut Judge {
+                    plan: &job.plan,
+                    now_ns: *now,
+                    expect: &mut job.expect,
+                    stats,
+                })
             }
             e if -e == libc::ENOBUFS => return self.starved.push(slot),
             e if -e == libc::ECANCELED => return,
@@ -216,9 +219,15 @@ impl Engine {
             ..
         } = self;
         let data = ring.checkout(bid, len);
-        conns[slot]
-            .client
-            .on_input(&job.plan, &data, *now, &mut job.expect, stats)
+        conns[slot].client.on_input(
+            &data,
+            &mut Judge {
+                plan: &job.plan,
+                now_ns: *now,
+                expect: &mut job.expect,
+                stats,
+            },
+        )
     }
 
     fn on_send(&mut self, slot: usize, c: Completion<Vec<u8>>) {
@@ -351,21 +360,6 @@ impl Engine {
     fn wind_down(&mut self) -> io::Result<()> {
         (0..self.conns.len()).for_each(|s| self.drop_socket(s));
         self.ring.cancel(Token::global(Kind::Timer));
-        let mut batch = Vec::new();
-        for _ in 0..1000 {
-            if self.ring.in_flight() == 0 {
-                return self.ring.unregister_buffers();
-            }
-            self.ring.submit_and_wait()?;
-            self.ring.drain(&mut batch);
-            for c in batch.drain(..) {
-                if let Some(bid) = c.buffer() {
-                    drop(self.ring.checkout(bid, 0));
-                }
-            }
-        }
-        Err(io::Error::other(
-            "operations still in flight at the end of the run",
-        ))
+        self.ring.finish()
     }
 }

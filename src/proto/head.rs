@@ -145,7 +145,7 @@ fn frame<'a>(req: &httparse::Request<'_, 'a>, len: usize) -> Parsed<'a> {
     })
 }
 
-fn method_of(name: &str) -> Method {
+pub(crate) fn method_of(name: &str) -> Method {
     match name {
         "GET" => Method::Get,
         "HEAD" => Method::Head,

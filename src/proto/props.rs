@@ -10,7 +10,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use proptest::prelude::*;
 
 use super::check::check_stream;
-use super::head::{self, Method, Parsed};
+use super::head::{self, Parsed};
 use super::{Greeter, ProtoConfig};
 
 fn greeter() -> Greeter {
@@ -62,7 +62,7 @@ proptest! {
         match ours {
             Parsed::Complete(h) => {
                 prop_assert_eq!(theirs, Ok(httparse::Status::Complete(h.len)));
-                prop_assert_eq!(h.method, method_of(request.method.unwrap()));
+                prop_assert_eq!(h.method, head::method_of(request.method.unwrap()));
                 prop_assert_eq!(h.target, request.path.unwrap().as_bytes());
                 prop_assert_eq!(Some(h.minor), request.version);
                 prop_assert_eq!(h.header_count, request.headers.len());
@@ -70,15 +70,6 @@ proptest! {
             Parsed::Partial => prop_assert_eq!(theirs, Ok(httparse::Status::Partial)),
             Parsed::Reject(_) => {}
         }
-    }
-}
-
-fn method_of(name: &str) -> Method {
-    match name {
-        "GET" => Method::Get,
-        "HEAD" => Method::Head,
-        "OPTIONS" => Method::Options,
-        _ => Method::Other,
     }
 }
 

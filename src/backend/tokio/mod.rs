@@ -10,8 +10,6 @@ use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::mpsc;
-use std::thread;
 use std::time::{Duration, SystemTime};
 
 use tokio::net::TcpListener;
@@ -19,7 +17,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep};
 
-use super::{Stats, Waker, WorkerHandle};
+use super::{Stats, Waker, WorkerHandle, WorkerSpec, start_worker};
 use crate::config::{Config, Timeouts};
 use crate::proto::Greeter;
 
@@ -45,48 +43,37 @@ struct Shared {
     stats: Arc<Stats>,
 }
 
-/// Starts worker `index` on `listener` in its own thread and runtime.
-pub fn spawn(
-    index: usize,
-    listener: socket2::Socket,
-    config: &Config,
-    stats: Arc<Stats>,
-    max_connections: usize,
-) -> io::Result<(WorkerHandle, &'static str)> {
+/// Starts a worker in its own thread and runtime; returns once it can accept.
+pub fn spawn(spec: WorkerSpec<'_>) -> io::Result<(WorkerHandle, &'static str)> {
+    let WorkerSpec {
+        index,
+        listener,
+        config,
+        stats,
+        max_connections,
+    } = spec;
     listener.set_nonblocking(true)?;
     let (tx, rx) = watch::channel(false);
-    let (ready_tx, ready_rx) = mpsc::channel();
     let config = config.clone();
-    let thread = thread::Builder::new()
-        .name(format!("greeter-tokio-{index}"))
-        .spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build();
-            let runtime = match runtime {
-                Ok(rt) => rt,
-                Err(e) => {
-                    let _ = ready_tx.send(Err(io::Error::new(e.kind(), e.to_string())));
-                    return Err(e);
-                }
-            };
-            let shared = Rc::new(Shared::new(&config, stats, max_connections));
-            let local = tokio::task::LocalSet::new();
-            local.block_on(&runtime, async move {
-                let listener = TcpListener::from_std(listener.into())?;
-                let _ = ready_tx.send(Ok(()));
-                serve(listener, shared, rx).await
-            })
-        })?;
-    ready_rx
-        .recv()
-        .map_err(|_| io::Error::other("tokio worker exited during setup"))??;
+    let setup = move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        // Registering the listener with the reactor needs the runtime's context.
+        let listener = runtime.block_on(async { TcpListener::from_std(listener.into()) })?;
+        Ok(((runtime, listener), "current-thread runtime"))
+    };
+    let run = move |(runtime, listener): (tokio::runtime::Runtime, TcpListener)| {
+        let shared = Rc::new(Shared::new(&config, stats, max_connections));
+        tokio::task::LocalSet::new().block_on(&runtime, serve(listener, shared, rx))
+    };
+    let (thread, setup) = start_worker(format!("greeter-tokio-{index}"), setup, run)?;
     Ok((
         WorkerHandle {
             thread,
             waker: Waker::Tokio(tx),
         },
-        "current-thread runtime",
+        setup,
     ))
 }
 

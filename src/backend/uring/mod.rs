@@ -14,41 +14,27 @@ pub(crate) mod token;
 mod worker;
 
 use std::io;
-use std::sync::Arc;
-use std::sync::mpsc;
-use std::thread;
 
-use super::{Stats, Waker, WorkerHandle};
-use crate::config::Config;
+use super::{Waker, WorkerHandle, WorkerSpec, start_worker};
 
-/// Starts worker `index` on `listener`; returns once its ring is set up (or failed to).
-pub fn spawn(
-    index: usize,
-    listener: socket2::Socket,
-    config: &Config,
-    stats: Arc<Stats>,
-    max_connections: usize,
-) -> io::Result<(WorkerHandle, &'static str)> {
+/// Starts a worker; returns once its ring is set up (or failed to).
+pub fn spawn(spec: WorkerSpec<'_>) -> io::Result<(WorkerHandle, &'static str)> {
     let wake = ring::eventfd()?;
     let waker = Waker::EventFd(std::fs::File::from(wake.try_clone()?));
-    let (ready_tx, ready_rx) = mpsc::channel();
+    let WorkerSpec {
+        index,
+        listener,
+        config,
+        stats,
+        max_connections,
+    } = spec;
     let config = config.clone();
-    let thread = thread::Builder::new()
-        .name(format!("greeter-uring-{index}"))
-        .spawn(move || {
-            match worker::Worker::new(&config, listener, wake, stats, max_connections) {
-                Ok(worker) => {
-                    let _ = ready_tx.send(Ok(worker.setup()));
-                    worker.run()
-                }
-                Err(e) => {
-                    let _ = ready_tx.send(Err(io::Error::new(e.kind(), e.to_string())));
-                    Err(e)
-                }
-            }
-        })?;
-    let setup = ready_rx
-        .recv()
-        .map_err(|_| io::Error::other("io_uring worker exited during setup"))??;
+    let setup = move || {
+        let worker = worker::Worker::new(&config, listener, wake, stats, max_connections)?;
+        let setup = worker.setup();
+        Ok((worker, setup))
+    };
+    let (thread, setup) =
+        start_worker(format!("greeter-uring-{index}"), setup, worker::Worker::run)?;
     Ok((WorkerHandle { thread, waker }, setup))
 }

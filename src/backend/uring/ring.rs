@@ -82,18 +82,34 @@ impl<B: AsRef<[u8]>> Ring<B> {
         self.setup
     }
 
-    pub fn in_flight(&self) -> usize {
-        self.in_flight
-    }
-
     /// Registers the worker's provided buffer ring.
     pub fn register_buffers(&mut self, group: u16, count: u16, size: u32) -> io::Result<()> {
         self.bufs = Some(BufRing::new(&self.uring.submitter(), group, count, size)?);
         Ok(())
     }
 
+    /// Waits (a bounded number of turns) until no operation is in flight, handing back
+    /// the receive buffers the last completions carry, then unregisters the buffer ring.
+    /// The caller has cancelled or closed everything that would keep running.
+    pub fn finish(&mut self) -> io::Result<()> {
+        let mut batch = Vec::new();
+        for _ in 0..1000 {
+            if self.in_flight == 0 {
+                return self.unregister_buffers();
+            }
+            self.submit_and_wait()?;
+            self.drain(&mut batch);
+            for bid in batch.drain(..).filter_map(|c| c.buffer()) {
+                drop(self.checkout(bid, 0));
+            }
+        }
+        Err(io::Error::other(
+            "operations still in flight at exit; their buffers are leaked",
+        ))
+    }
+
     /// Unregisters and frees the buffer ring; only with nothing in flight.
-    pub fn unregister_buffers(&mut self) -> io::Result<()> {
+    fn unregister_buffers(&mut self) -> io::Result<()> {
         assert_eq!(
             self.in_flight, 0,
             "buffers stay registered while operations run"

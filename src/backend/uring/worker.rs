@@ -15,7 +15,7 @@ use super::cursor::SendCursor;
 use super::ring::{self, Completion, Ring};
 use super::token::{Kind, Token};
 use crate::backend::Stats;
-use crate::backend::flow::{Action, Phase};
+use crate::backend::flow::{Action, Flow, Phase};
 use crate::config::{Config, Timeouts};
 use crate::proto::Greeter;
 
@@ -158,18 +158,16 @@ impl Worker {
             ..
         } = self;
         let conn = &mut conns[slot];
-        if conn.out.capacity() == 0 {
-            conn.out = spare.pop().unwrap_or_default();
-        }
         let data = ring.checkout(bid, len);
-        conn.flow.on_input(greeter, &data, &mut conn.out)
+        conn.flow
+            .on_input(greeter, &data, lend(&mut conn.out, spare))
     }
 
-    /// Runs a flow step that may produce output, lending the connection a spare buffer.
+    /// Runs a flow step that may produce output.
     fn with_output(
         &mut self,
         slot: usize,
-        step: impl FnOnce(&mut crate::backend::flow::Flow, &Greeter, &mut Vec<u8>) -> Action,
+        step: impl FnOnce(&mut Flow, &Greeter, &mut Vec<u8>) -> Action,
     ) -> Action {
         let Worker {
             conns,
@@ -178,10 +176,7 @@ impl Worker {
             ..
         } = self;
         let conn = &mut conns[slot];
-        if conn.out.capacity() == 0 {
-            conn.out = spare.pop().unwrap_or_default();
-        }
-        step(&mut conn.flow, greeter, &mut conn.out)
+        step(&mut conn.flow, greeter, lend(&mut conn.out, spare))
     }
 
     fn starve(&mut self, slot: usize) {
@@ -419,19 +414,16 @@ impl Worker {
     /// then unregisters the buffer ring.
     fn wind_down(mut self) -> io::Result<()> {
         self.ring.cancel(Token::global(Kind::Timer));
-        let mut batch = Vec::new();
-        for _ in 0..1000 {
-            if self.ring.in_flight() == 0 {
-                return self.ring.unregister_buffers();
-            }
-            self.ring.submit_and_wait()?;
-            self.ring.drain(&mut batch);
-            batch.clear();
-        }
-        Err(io::Error::other(
-            "operations still in flight at exit; their buffers are leaked",
-        ))
+        self.ring.finish()
     }
+}
+
+/// Gives an unallocated output buffer a spare one: idle connections hold none.
+fn lend<'a>(out: &'a mut Vec<u8>, spare: &mut Vec<Vec<u8>>) -> &'a mut Vec<u8> {
+    if out.capacity() == 0 {
+        *out = spare.pop().unwrap_or_default();
+    }
+    out
 }
 
 /// Milliseconds, saturating.
