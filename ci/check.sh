@@ -34,6 +34,12 @@ grep -q 'enable the `tokio` feature' <<<"$out" || { echo "$out" >&2; exit 1; }
 echo "ok: $(grep -m1 'error: greeter has no backend' <<<"$out")"
 
 
+step "io_uring tests under AddressSanitizer"
+ci/sanitize.sh
+
+step "slowhttptest and h2load against a running server"
+ci/external.sh
+
 step "the comparative benchmark, quick mode (so it never rots)"
 cargo bench --bench compare -- --quick --out target/bench-results > target/bench-quick.md
 

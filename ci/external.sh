@@ -16,7 +16,8 @@ work=$(mktemp -d)
 port=18480
 target/release/greeter --listen 127.0.0.1:$port --header-timeout 5s --idle-timeout 10s 2>"$work/server.log" &
 server=$!
-trap 'kill -INT $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$work"' EXIT
+# KEEP=1 keeps the working directory (logs, slowhttptest CSV and HTML reports).
+trap 'kill -INT $server 2>/dev/null; wait $server 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 
 # A probe: one request every 200 ms for as long as the attacks run; any failure is fatal.

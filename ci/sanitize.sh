@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 target=$(rustc -vV | sed -n 's/^host: //p')
 export RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zsanitizer=address" RUSTDOCFLAGS="-Zsanitizer=address"
-export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1"
+# A small quarantine keeps RSS comparable, for the test that bounds server memory.
+export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:quarantine_size_mb=4"
 run() { cargo test --quiet --target "$target" --target-dir target/asan "$@"; }
 run --lib -- backend:: proto::
 run --test http --test connections --test hardening --test load -- uring::
