@@ -21,8 +21,7 @@ struct Mapping {
 
 impl Mapping {
     fn new(len: usize) -> io::Result<Mapping> {
-        // SAFETY: an anonymous private mapping at an address the kernel picks aliases
-        // nothing; the result is checked before use.
+        // SAFETY: an anonymous private mapping at an address the kernel picks aliases nothing; the result is checked before use.
         let ptr = unsafe {
             libc::mmap(
                 ptr::null_mut(),
@@ -43,9 +42,7 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        // SAFETY: `ptr`/`len` came from one successful mmap; the owner (`BufRing`, itself
-        // owned by `Ring`) is dropped only after the kernel can no longer touch the memory:
-        // `Ring::drop` forgets it instead while operations are in flight.
+        // SAFETY: `ptr`/`len` came from one successful mmap; the owner (`BufRing`, itself owned by `Ring`) is dropped only after the kernel can no longer touch the memory: `Ring::drop` forgets it instead while operations are in flight.
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
 }
@@ -90,8 +87,7 @@ impl BufRing {
             group,
         };
         (0..count).for_each(|bid| ring.publish(bid));
-        // SAFETY: the entries mapping is page-aligned, holds `count` entries, and lives as
-        // long as `self`, which `Ring` keeps until the ring is gone or unregisters it first.
+        // SAFETY: the entries mapping is page-aligned, holds `count` entries, and lives as long as `self`, which `Ring` keeps until the ring is gone or unregisters it first.
         unsafe {
             submitter.register_buf_ring_with_flags(
                 ring.entries.ptr.as_ptr() as u64,
@@ -130,15 +126,13 @@ impl BufRing {
         );
         let index = usize::from(self.tail & (self.count - 1));
         let addr = self.buffer_ptr(bid) as u64;
-        // SAFETY: `index < count`, inside the entries mapping; the kernel reads entries
-        // only below the published tail, which does not cover `index` until the store below.
+        // SAFETY: `index < count`, inside the entries mapping; the kernel reads entries only below the published tail, which does not cover `index` until the store below.
         let entry = unsafe { &mut *self.entries.ptr.as_ptr().cast::<BufRingEntry>().add(index) };
         entry.set_addr(addr);
         entry.set_len(self.size);
         entry.set_bid(bid);
         self.tail = self.tail.wrapping_add(1);
-        // SAFETY: the tail is the reserved u16 of entry 0, inside the mapping and aligned;
-        // the kernel reads it with acquire ordering, so Release publishes the entry first.
+        // SAFETY: the tail is the reserved u16 of entry 0, inside the mapping and aligned; the kernel reads it with acquire ordering, so Release publishes the entry first.
         let tail = unsafe {
             AtomicU16::from_ptr(BufRingEntry::tail(self.entries.ptr.as_ptr().cast()).cast_mut())
         };
@@ -167,8 +161,7 @@ impl Deref for Checkout<'_> {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        // SAFETY: the buffer is checked out (`lent`), so the kernel does not write it until
-        // `publish` in our `Drop`; `len` was checked against the buffer size.
+        // SAFETY: the buffer is checked out (`lent`), so the kernel does not write it until `publish` in our `Drop`; `len` was checked against the buffer size.
         unsafe { std::slice::from_raw_parts(self.ring.buffer_ptr(self.bid), self.len) }
     }
 }

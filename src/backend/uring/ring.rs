@@ -20,6 +20,17 @@ use super::bufring::{BufRing, Checkout};
 use super::cursor::SendCursor;
 use super::token::{Kind, Token};
 
+/// An output buffer the kernel may read while the buffer itself is moved around (into
+/// and out of the in-flight table): its bytes live at a fixed heap address.
+///
+/// # Safety
+/// `as_ref()` must return the same bytes at the same address for as long as the value
+/// lives, however often the value moves, and they must not change.
+pub unsafe trait SendBuf: AsRef<[u8]> {}
+
+// SAFETY: a `Vec`'s bytes are on the heap; moving the `Vec` moves only its pointer, and nothing reallocates or writes it while a send is in flight.
+unsafe impl SendBuf for Vec<u8> {}
+
 /// One drained completion.
 #[derive(Debug)]
 pub struct Completion<B> {
@@ -42,7 +53,7 @@ impl<B> Completion<B> {
     }
 }
 
-pub struct Ring<B: AsRef<[u8]> = Vec<u8>> {
+pub struct Ring<B: SendBuf = Vec<u8>> {
     uring: ManuallyDrop<IoUring>,
     setup: &'static str,
     bufs: Option<BufRing>,
@@ -50,7 +61,8 @@ pub struct Ring<B: AsRef<[u8]> = Vec<u8>> {
     /// follows sends in flight, not connections open.
     sends: Slab<(u32, SendCursor<B>)>,
     /// Addresses of connects in flight, keyed per connect, with the connection slot.
-    addrs: Slab<(u32, SockAddr)>,
+    /// Boxed: a slab entry moves when the slab grows; the kernel's pointer must not.
+    addrs: Slab<(u32, Box<SockAddr>)>,
     /// Read by the kernel at submission of the periodic timeout.
     timespec: Box<types::Timespec>,
     /// The eventfd counter lands here. INVARIANT: unused while a wake read is in flight.
@@ -59,7 +71,7 @@ pub struct Ring<B: AsRef<[u8]> = Vec<u8>> {
     in_flight: usize,
 }
 
-impl<B: AsRef<[u8]>> Ring<B> {
+impl<B: SendBuf> Ring<B> {
     /// Builds a ring, trying the cheapest task-running mode the kernel accepts.
     pub fn new(sq_entries: u32) -> io::Result<Self> {
         let (uring, setup) = build(sq_entries)?;
@@ -143,8 +155,7 @@ impl<B: AsRef<[u8]>> Ring<B> {
             .expect("buffers registered before receiving")
             .group();
         let entry = opcode::RecvMulti::new(types::Fd(fd), group).build();
-        // SAFETY: the kernel writes only into buffers of the registered group, which `self`
-        // owns and keeps mapped while any operation is in flight (see `Drop`).
+        // SAFETY: the kernel writes only into buffers of the registered group, which `self` owns and keeps mapped while any operation is in flight (see `Drop`).
         unsafe { self.push(entry, token) };
     }
 
@@ -157,9 +168,7 @@ impl<B: AsRef<[u8]>> Ring<B> {
         let entry = opcode::Send::new(types::Fd(fd), ptr, len)
             .flags(libc::MSG_NOSIGNAL)
             .build();
-        // SAFETY: the bytes belong to the cursor now stored in `self.sends[key]`; a heap
-        // buffer does not move with its owner, and the cursor leaves `sends` only when the
-        // completion ending this send is drained (or is leaked by `Drop`).
+        // SAFETY: the bytes belong to the cursor now stored in `self.sends[key]`; `B: SendBuf` keeps them at one address however the cursor moves, and the cursor leaves `sends` only when the completion ending this send is drained (or is leaked by `Drop`).
         unsafe { self.push(entry, Token::new(Kind::Send, key, token.generation)) };
     }
 
@@ -174,19 +183,19 @@ impl<B: AsRef<[u8]>> Ring<B> {
     /// Reads the shutdown eventfd; completes when someone writes to it.
     pub fn read_wake(&mut self, eventfd: RawFd, token: Token) {
         let entry = opcode::Read::new(types::Fd(eventfd), self.wake_buf.as_mut_ptr(), 8).build();
-        // SAFETY: `wake_buf` is boxed in `self`, lives until the completion (or is leaked by
-        // `Drop`), and only one wake read is in flight at a time.
+        // SAFETY: `wake_buf` is boxed in `self`, lives until the completion (or is leaked by `Drop`), and only one wake read is in flight at a time.
         unsafe { self.push(entry, token) };
     }
 
     /// Connects `fd` to `addr` for the connection `token` names; the completion's token
     /// names the connection again.
     pub fn connect(&mut self, fd: RawFd, addr: SocketAddr, token: Token) {
-        let key = self.addrs.insert((token.slot, SockAddr::from(addr)));
+        let key = self
+            .addrs
+            .insert((token.slot, Box::new(SockAddr::from(addr))));
         let addr = &self.addrs[key].1;
         let entry = opcode::Connect::new(types::Fd(fd), addr.as_ptr().cast(), addr.len()).build();
-        // SAFETY: the address lives in `self.addrs[key]` (a slab entry never moves while it
-        // is occupied) until the completion ending this connect is drained.
+        // SAFETY: the address is boxed in `self.addrs[key]`, so it stays put when the slab grows, and it leaves the slab only when the completion ending this connect is drained (or is leaked by `Drop`).
         unsafe { self.push(entry, Token::new(Kind::Connect, key, token.generation)) };
     }
 
@@ -299,7 +308,7 @@ impl<B: AsRef<[u8]>> Ring<B> {
     }
 }
 
-impl<B: AsRef<[u8]>> Drop for Ring<B> {
+impl<B: SendBuf> Drop for Ring<B> {
     fn drop(&mut self) {
         if self.in_flight > 0 {
             // The kernel may still touch these; leaking is the only safe release.
@@ -308,8 +317,7 @@ impl<B: AsRef<[u8]>> Drop for Ring<B> {
             mem::forget(mem::take(&mut self.addrs));
             mem::forget(mem::replace(&mut self.wake_buf, Box::new([0; 8])));
         }
-        // SAFETY: dropped exactly once, here; the buffer ring (if any) is dropped after the
-        // ring, when no operation can reach it.
+        // SAFETY: dropped exactly once, here; the buffer ring (if any) is dropped after the ring, when no operation can reach it.
         unsafe { ManuallyDrop::drop(&mut self.uring) };
     }
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::*;
 
 /// A ring, or `None` (with the reason printed) where io_uring is blocked or missing.
-fn ring<B: AsRef<[u8]>>() -> Option<Ring<B>> {
+fn ring<B: SendBuf>() -> Option<Ring<B>> {
     match Ring::new(8) {
         Ok(ring) => Some(ring),
         Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::ENOSYS)) => {
@@ -28,6 +28,9 @@ impl AsRef<[u8]> for Counted {
         &self.0
     }
 }
+
+// SAFETY: the bytes are the inner `Vec`'s heap buffer, never written after construction.
+unsafe impl SendBuf for Counted {}
 
 impl Drop for Counted {
     fn drop(&mut self) {
@@ -51,7 +54,7 @@ fn drain_all(reader: &mut UnixStream) {
 }
 
 /// Collects completions of `kind` (boundedly) until `enough` says so.
-fn collect<B: AsRef<[u8]>>(
+fn collect<B: SendBuf>(
     ring: &mut Ring<B>,
     kind: Kind,
     enough: impl Fn(&[Completion<B>]) -> bool,
@@ -69,7 +72,7 @@ fn collect<B: AsRef<[u8]>>(
     panic!("{kind:?} completions did not arrive within 5 s");
 }
 
-fn wait_for<B: AsRef<[u8]>>(ring: &mut Ring<B>, kind: Kind) -> Completion<B> {
+fn wait_for<B: SendBuf>(ring: &mut Ring<B>, kind: Kind) -> Completion<B> {
     collect(ring, kind, |found| !found.is_empty()).remove(0)
 }
 
