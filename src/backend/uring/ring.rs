@@ -63,8 +63,11 @@ pub struct Ring<B: SendBuf = Vec<u8>> {
     /// Addresses of connects in flight, keyed per connect, with the connection slot.
     /// Boxed: a slab entry moves when the slab grows; the kernel's pointer must not.
     addrs: Slab<(u32, Box<SockAddr>)>,
-    /// Read by the kernel at submission of the periodic timeout.
+    /// Read (copied) by the kernel when a timeout's entry is submitted, not when pushed.
     timespec: Box<types::Timespec>,
+    /// A pushed timeout still points at `timespec`: it must be submitted before the
+    /// timespec is rewritten.
+    timespec_pending: bool,
     /// The eventfd counter lands here. INVARIANT: unused while a wake read is in flight.
     wake_buf: Box<[u8; 8]>,
     /// Operations whose final completion has not been drained.
@@ -84,6 +87,7 @@ impl<B: SendBuf> Ring<B> {
             sends: Slab::new(),
             addrs: Slab::new(),
             timespec,
+            timespec_pending: false,
             wake_buf,
             in_flight: 0,
         })
@@ -172,12 +176,17 @@ impl<B: SendBuf> Ring<B> {
         unsafe { self.push(entry, Token::new(Kind::Send, key, token.generation)) };
     }
 
-    /// Arms the worker's periodic timer.
+    /// Arms a timer that completes after `after`. Several may be in flight.
     pub fn timeout(&mut self, after: Duration, token: Token) {
+        if self.timespec_pending {
+            // The kernel copies the timespec at submission: hand the earlier entry over first.
+            self.submit();
+        }
         *self.timespec = types::Timespec::from(after);
         let entry = opcode::Timeout::new(&*self.timespec).build();
-        // SAFETY: the timespec is boxed in `self` and outlives the submission that reads it.
+        // SAFETY: the timespec is boxed in `self`, and `timespec_pending` keeps it unchanged until this entry is submitted, when the kernel copies it.
         unsafe { self.push(entry, token) };
+        self.timespec_pending = true;
     }
 
     /// Reads the shutdown eventfd; completes when someone writes to it.
@@ -232,7 +241,10 @@ impl<B: SendBuf> Ring<B> {
     /// Submits everything queued and waits for at least one completion.
     pub fn submit_and_wait(&mut self) -> io::Result<()> {
         match self.uring.submit_and_wait(1) {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.timespec_pending = false;
+                Ok(())
+            }
             Err(e)
                 if matches!(
                     e.raw_os_error(),
@@ -301,9 +313,15 @@ impl<B: SendBuf> Ring<B> {
                 return;
             }
             // A full submission queue is handed to the kernel to make room.
-            if let Err(e) = self.uring.submit() {
-                tracing::warn!("io_uring submit with a full queue failed: {e}");
-            }
+            self.submit();
+        }
+    }
+
+    /// Hands the queued entries to the kernel without waiting.
+    fn submit(&mut self) {
+        match self.uring.submit() {
+            Ok(_) => self.timespec_pending = false,
+            Err(e) => tracing::warn!("io_uring submit failed: {e}"),
         }
     }
 }

@@ -168,3 +168,30 @@ fn more_data_than_buffers_ends_the_receive_with_enobufs() {
         "re-armed once buffers returned"
     );
 }
+
+#[test]
+fn timeouts_pushed_together_keep_their_own_durations() {
+    let Some(mut ring) = ring::<Vec<u8>>() else {
+        return;
+    };
+    ring.timeout(Duration::from_secs(5), Token::new(Kind::Timer, 1, 0));
+    ring.timeout(Duration::from_millis(10), Token::new(Kind::Timer, 2, 0));
+    let first = wait_for(&mut ring, Kind::Timer);
+    assert_eq!(
+        first.token.slot, 2,
+        "the 10 ms timer fires first; the 5 s one was not shortened"
+    );
+    let mut batch = Vec::new();
+    ring.timeout(Duration::from_millis(200), Token::new(Kind::Timer, 3, 0));
+    while !batch
+        .iter()
+        .any(|c: &Completion<Vec<u8>>| c.token.slot == 3)
+    {
+        ring.submit_and_wait().unwrap();
+        ring.drain(&mut batch);
+    }
+    assert!(
+        !batch.iter().any(|c| c.token.slot == 1),
+        "the 5 s timer is still pending"
+    );
+}
