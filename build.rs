@@ -1,10 +1,12 @@
 //! Declares `cfg(uring)`: the io_uring backend is built on Linux, unless the crate is built
 //! as a non-Linux target would be (`RUSTFLAGS="--cfg greeter_portable"`), so that path is
-//! compiled and tested on Linux too.
+//! compiled and tested on Linux too. Also declares `cfg(fuzzing)`, which cargo-fuzz sets.
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(uring)");
     println!("cargo::rustc-check-cfg=cfg(greeter_portable)");
+    // Set by cargo-fuzz: compiles the conformance checks the fuzz target uses.
+    println!("cargo::rustc-check-cfg=cfg(fuzzing)");
     let linux = std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
     let portable = std::env::var_os("CARGO_CFG_GREETER_PORTABLE").is_some();
     if linux && !portable {

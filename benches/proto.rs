@@ -1,11 +1,12 @@
 //! The protocol core alone, without I/O: one keep-alive request, and 16 pipelined in one
-//! buffer (hyper's `hello_world_16` shape). Throughput is in requests.
+//! buffer (hyper's `hello_world_16` shape), fed through a connection's flow as a backend
+//! feeds it. Throughput is in requests.
 
 use std::hint::black_box;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use greeter::proto::{Greeter, ProtoConfig};
+use greeter::proto::{Flow, Greeter, ProtoConfig};
 
 const GET: &[u8] =
     b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8888\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n";
@@ -13,15 +14,17 @@ const GET: &[u8] =
 fn answer(c: &mut Criterion, name: &str, count: usize) {
     let greeter = Greeter::new(ProtoConfig::default(), SystemTime::now());
     let input = GET.repeat(count);
-    let mut session = greeter.new_session();
+    let now = Instant::now();
+    let mut flow = Flow::new(&greeter, now);
     let mut out = Vec::with_capacity(64 * 1024);
     let mut group = c.benchmark_group("proto");
     group.throughput(Throughput::Elements(count as u64));
     group.bench_function(name, |b| {
         b.iter(|| {
             out.clear();
-            let progress = session.handle_input(&greeter, black_box(&input), &mut out);
-            black_box((progress, out.len()))
+            let action = flow.handle_input(&greeter, black_box(&input), &mut out, now);
+            let flushed = flow.handle_flushed(&greeter, &mut out, now);
+            black_box((action, flushed, out.len()))
         })
     });
     group.finish();

@@ -5,9 +5,8 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use greeter::config::{Timeouts, UringConfig};
-use greeter::proto::{ProtoConfig, Protocol};
-use greeter::{BackendChoice, Config};
+use greeter::proto::{ProtoConfig, Protocol, Timeouts};
+use greeter::{BackendChoice, Config, UringConfig};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -65,7 +64,7 @@ pub struct LoadArgs {
     pub expect_body: Option<String>,
     /// I/O engine: io_uring where available (auto), or forced.
     #[arg(long, value_enum, default_value = "auto")]
-    pub engine: BackendArg,
+    pub engine: BackendChoice,
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,
@@ -73,11 +72,6 @@ pub struct LoadArgs {
 
 impl LoadArgs {
     pub fn to_config(&self) -> greeter::load::LoadConfig {
-        let engine = match self.engine {
-            BackendArg::Auto => greeter::load::Engine::Auto,
-            BackendArg::Uring => greeter::load::Engine::Uring,
-            BackendArg::Tokio => greeter::load::Engine::Tokio,
-        };
         greeter::load::LoadConfig {
             url: self.url.clone(),
             connections: self.connections as usize,
@@ -89,16 +83,9 @@ impl LoadArgs {
             timeout: self.timeout,
             expect_status: self.expect_status,
             expect_body: self.expect_body.clone(),
-            engine,
+            engine: self.engine,
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum BackendArg {
-    Auto,
-    Uring,
-    Tokio,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -114,7 +101,7 @@ pub struct ServeArgs {
     listen: SocketAddr,
     /// I/O backend: io_uring where available (auto), or forced.
     #[arg(long, env = "GREETER_BACKEND", value_enum, default_value = "auto")]
-    backend: BackendArg,
+    backend: BackendChoice,
     /// Worker threads [default: one per available core].
     #[arg(long, env = "GREETER_WORKERS")]
     workers: Option<NonZeroUsize>,
@@ -165,14 +152,14 @@ fn power_of_two(s: &str) -> Result<u16, String> {
 
 impl ServeArgs {
     pub fn into_config(self) -> Config {
-        let backend = match self.backend {
-            BackendArg::Auto => BackendChoice::Auto,
-            BackendArg::Uring => BackendChoice::Uring,
-            BackendArg::Tokio => BackendChoice::Tokio,
-        };
         let protocol = match self.protocol {
             ProtocolArg::Http => Protocol::Http,
             ProtocolArg::Raw => Protocol::Raw,
+        };
+        let timeouts = Timeouts {
+            header: self.header_timeout,
+            idle: self.idle_timeout,
+            ..Timeouts::default()
         };
         let proto = ProtoConfig {
             protocol,
@@ -180,12 +167,7 @@ impl ServeArgs {
             max_header_bytes: self.max_header_bytes as usize,
             max_body_bytes: self.max_body_bytes,
             max_pending_output: self.max_pending_output as usize,
-        };
-        let timeouts = Timeouts {
-            header: self.header_timeout,
-            idle: self.idle_timeout,
-            shutdown: self.shutdown_timeout,
-            ..Timeouts::default()
+            timeouts,
         };
         let uring = UringConfig {
             sq_entries: self.sq_entries,
@@ -194,10 +176,10 @@ impl ServeArgs {
         };
         Config {
             listen: self.listen,
-            backend,
+            backend: self.backend,
             workers: self.workers,
             proto,
-            timeouts,
+            shutdown_timeout: self.shutdown_timeout,
             max_connections: self.max_connections,
             uring,
         }

@@ -1,24 +1,34 @@
 //! greeter: a greeting server on Linux io_uring completion queues, with a tokio fallback.
 //!
-//! [`proto`] turns bytes into responses without I/O; the backends only move bytes;
-//! [`server`] is the one place that knows several backends exist. Start a server with
-//! [`server::start`] and drive it through the returned [`ServerHandle`].
+//! Start a server with [`start`] and a [`Config`], and drive it through the returned
+//! [`ServerHandle`] (its address, graceful shutdown, join). [`load::run`] is the load
+//! generator behind `greeter load`; [`proto`] is the sans-IO protocol core every backend
+//! drives.
+//!
+//! Inside: `proto` turns bytes into answers without I/O; the io_uring driver (`uring`)
+//! holds every `unsafe` block; the backends move bytes; `server` is the one place that
+//! knows several backends exist.
 #![deny(unsafe_code)]
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 #![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
 
 #[cfg(all(not(uring), not(feature = "tokio")))]
 compile_error!(
     "greeter has no backend for this target: io_uring exists only on Linux, so enable the `tokio` feature (on by default): `cargo build --features tokio`"
 );
 
-pub mod backend;
-pub mod config;
+mod backend;
+mod choice;
+mod config;
 pub mod load;
 mod net;
 pub mod proto;
-pub mod server;
+mod server;
+#[cfg(uring)]
+mod uring;
 
-pub use backend::BackendKind;
-pub use config::{BackendChoice, Config};
-pub use server::{ServerHandle, StartError, start};
+pub use backend::StatsSnapshot;
+pub use choice::{Backend, BackendChoice, Resolved, Unsupported, resolve};
+pub use config::{Config, UringConfig};
+pub use server::{ServerHandle, Shutdown, StartError, start};

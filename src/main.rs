@@ -118,7 +118,7 @@ fn serve(args: ServeArgs) -> ExitCode {
 }
 
 /// First SIGINT/SIGTERM drains gracefully; a second one stops at once.
-fn watch_signals(mut signals: Signals, trigger: greeter::server::Shutdown) -> std::io::Result<()> {
+fn watch_signals(mut signals: Signals, trigger: greeter::Shutdown) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("greeter-signals".into())
         .spawn(move || {

@@ -8,9 +8,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crate::backend::{
-    self, BackendKind, Stats, StatsSnapshot, Unsupported, Waker, WorkerHandle, WorkerSpec,
-};
+use crate::backend::{self, Stats, StatsSnapshot, Waker, WorkerHandle, WorkerSpec};
+use crate::choice::{self, Backend, Unsupported};
 use crate::config::Config;
 use crate::net;
 use crate::proto::Protocol;
@@ -23,10 +22,14 @@ const RESERVED_FDS: u64 = 64;
 pub enum StartError {
     /// The requested backend cannot run here.
     Backend(Unsupported),
+    /// The listening address could not be bound.
     Bind {
+        /// The address asked for.
         addr: SocketAddr,
+        /// Why binding failed.
         source: io::Error,
     },
+    /// A worker could not be set up (its ring, runtime or listener).
     Worker(io::Error),
 }
 
@@ -51,8 +54,8 @@ impl std::error::Error for StartError {}
 /// A running server: its address, graceful shutdown, and join.
 pub struct ServerHandle {
     addr: SocketAddr,
-    backend: BackendKind,
-    setup: &'static str,
+    backend: Backend,
+    setup: String,
     threads: Vec<JoinHandle<io::Result<()>>>,
     trigger: Shutdown,
     stats: Vec<Arc<Stats>>,
@@ -71,14 +74,15 @@ impl Shutdown {
 
 /// Starts a server as `config` says; returns once every worker is ready to accept.
 pub fn start(config: Config) -> Result<ServerHandle, StartError> {
-    let (backend, fallback) = backend::resolve(config.backend).map_err(StartError::Backend)?;
-    if let Some(why) = fallback {
+    let resolved = choice::resolve(config.backend, "--backend").map_err(StartError::Backend)?;
+    if let Some(why) = resolved.fallback {
         let hint = why
             .hint
             .map(|h| format!(" (to use io_uring, {h})"))
             .unwrap_or_default();
         tracing::warn!("{}; serving on the tokio backend instead{hint}", why.reason);
     }
+    let backend = resolved.backend;
 
     let count = config.worker_count();
     let listener_count = if net::LISTENER_PER_WORKER { count } else { 1 };
@@ -89,7 +93,7 @@ pub fn start(config: Config) -> Result<ServerHandle, StartError> {
         })?;
     let limit = connection_limit(&config, count);
     let (mut threads, mut wakers, mut stats_all, mut setup_seen) =
-        (Vec::new(), Vec::new(), Vec::new(), "");
+        (Vec::new(), Vec::new(), Vec::new(), String::new());
     let stop_started = |threads: Vec<JoinHandle<_>>, wakers: Vec<Waker>| {
         wakers.iter().for_each(Waker::wake);
         threads.into_iter().for_each(|t| drop(t.join()));
@@ -105,7 +109,11 @@ pub fn start(config: Config) -> Result<ServerHandle, StartError> {
             max_connections: limit,
         };
         match listener.and_then(|l| spawn(backend, spec(l))) {
-            Ok((WorkerHandle { thread, waker }, setup)) => {
+            Ok(WorkerHandle {
+                thread,
+                waker,
+                setup,
+            }) => {
                 threads.push(thread);
                 wakers.push(waker);
                 stats_all.push(stats);
@@ -129,16 +137,12 @@ pub fn start(config: Config) -> Result<ServerHandle, StartError> {
     Ok(handle)
 }
 
-fn spawn(backend: BackendKind, spec: WorkerSpec<'_>) -> io::Result<(WorkerHandle, &'static str)> {
+fn spawn(backend: Backend, spec: WorkerSpec<'_>) -> io::Result<WorkerHandle> {
     match backend {
         #[cfg(uring)]
-        BackendKind::Uring => backend::uring::spawn(spec),
+        Backend::Uring => backend::uring::spawn(spec),
         #[cfg(feature = "tokio")]
-        BackendKind::Tokio => backend::tokio::spawn(spec),
-        #[allow(unreachable_patterns)]
-        other => Err(io::Error::other(format!(
-            "the {other} backend is not built in"
-        ))),
+        Backend::Tokio => backend::tokio::spawn(spec),
     }
 }
 
@@ -174,15 +178,17 @@ impl ServerHandle {
         self.addr
     }
 
-    pub fn backend(&self) -> BackendKind {
+    /// The backend it runs on.
+    pub fn backend(&self) -> Backend {
         self.backend
     }
 
     /// The io_uring setup flags in effect, or the tokio runtime flavour.
-    pub fn setup(&self) -> &'static str {
-        self.setup
+    pub fn setup(&self) -> &str {
+        &self.setup
     }
 
+    /// Counters summed over the workers.
     pub fn stats(&self) -> StatsSnapshot {
         let mut total = StatsSnapshot::default();
         self.stats.iter().for_each(|s| total.add(s));

@@ -83,7 +83,7 @@ fn silent_clients_are_closed_at_the_header_timeout(backend: BackendChoice) {
     let timeout = Duration::from_millis(300);
     for protocol in [Protocol::Http, Protocol::Raw] {
         let server = server_with(backend, |c| {
-            c.timeouts.header = timeout;
+            c.proto.timeouts.header = timeout;
             c.proto.protocol = protocol;
         });
         let start = Instant::now();
@@ -98,7 +98,7 @@ fn silent_clients_are_closed_at_the_header_timeout(backend: BackendChoice) {
             "{protocol:?}: closed before the deadline"
         );
     }
-    let server = server_with(backend, |c| c.timeouts.header = timeout);
+    let server = server_with(backend, |c| c.proto.timeouts.header = timeout);
     let mut trickle = connect(server.local_addr());
     trickle.write_all(b"GET / HTTP/1.1\r\n").unwrap();
     assert_eq!(
@@ -112,7 +112,9 @@ fn silent_clients_are_closed_at_the_header_timeout(backend: BackendChoice) {
 }
 
 fn idle_keep_alive_connections_are_closed(backend: BackendChoice) {
-    let server = server_with(backend, |c| c.timeouts.idle = Duration::from_millis(300));
+    let server = server_with(backend, |c| {
+        c.proto.timeouts.idle = Duration::from_millis(300)
+    });
     let mut c = connect(server.local_addr());
     c.write_all(GET.as_bytes()).unwrap();
     assert_eq!(read_response(&mut c), hello());
@@ -123,7 +125,7 @@ fn idle_keep_alive_connections_are_closed(backend: BackendChoice) {
 
 fn busy_connections_outlive_the_idle_timeout(backend: BackendChoice) {
     let server = server_with(backend, |c| {
-        c.timeouts.idle = Duration::from_millis(200);
+        c.proto.timeouts.idle = Duration::from_millis(200);
         c.proto.greeting = "z".repeat(4096);
     });
     let mut c = connect(server.local_addr());
@@ -167,7 +169,11 @@ fn slow_reader(addr: SocketAddr) -> TcpStream {
 
 fn graceful_shutdown_completes_an_in_flight_pipelined_batch(backend: BackendChoice) {
     let body = "y".repeat(8 * 1024);
-    let server = server_with(backend, |c| c.proto.greeting = body.clone());
+    let server = server_with(backend, |c| {
+        c.proto.greeting = body.clone();
+        // Far beyond WAIT: the drain must end when the connections do, not at the deadline.
+        c.shutdown_timeout = Duration::from_secs(60);
+    });
     let addr = server.local_addr();
     let mut c = slow_reader(addr);
     c.write_all(GET.repeat(16).as_bytes()).unwrap();
@@ -175,7 +181,8 @@ fn graceful_shutdown_completes_an_in_flight_pipelined_batch(backend: BackendChoi
     c.read_exact(&mut first).unwrap(); // the batch is being answered
     let idle = connect(addr);
     let trigger = server.shutdown_trigger();
-    let joiner = thread::spawn(move || server.join());
+    let (joined, done) = std::sync::mpsc::channel();
+    thread::spawn(move || joined.send(server.join()));
     trigger.shutdown();
     let mut rest = Vec::new();
     c.read_to_end(&mut rest).unwrap();
@@ -191,7 +198,9 @@ fn graceful_shutdown_completes_an_in_flight_pipelined_batch(backend: BackendChoi
         "",
         "an idle connection is closed"
     );
-    joiner.join().unwrap().unwrap();
+    done.recv_timeout(WAIT)
+        .expect("the server stops once its connections are done")
+        .unwrap();
     assert!(TcpStream::connect(addr).is_err(), "no longer accepting");
 }
 

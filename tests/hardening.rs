@@ -139,7 +139,7 @@ fn descriptor_exhaustion_pauses_accepting_without_spinning(backend: BackendChoic
 
 fn slowloris_is_cut_at_the_header_deadline(backend: BackendChoice) {
     let deadline = Duration::from_secs(1);
-    let server = server_with(backend, |c| c.timeouts.header = deadline);
+    let server = server_with(backend, |c| c.proto.timeouts.header = deadline);
     let addr = server.local_addr();
     let start = Instant::now();
     let attacker = thread::spawn(move || {

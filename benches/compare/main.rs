@@ -253,7 +253,7 @@ fn server_specs(args: &Args) -> Vec<ServerSpec> {
         } else {
             greeter::BackendChoice::Tokio
         };
-        if let Err(why) = greeter::backend::resolve(choice) {
+        if let Err(why) = greeter::resolve(choice, "--backend") {
             eprintln!("skipped: {name}: {why}");
             continue;
         }

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use greeter::load::report::Percentiles;
-use greeter::load::{Engine, LoadConfig, run};
+use greeter::BackendChoice;
+use greeter::load::Percentiles;
+use greeter::load::{LoadConfig, run};
 use serde::Serialize;
 
 use crate::servers::Running;
@@ -72,7 +73,7 @@ pub fn measure(
         pipeline: workload.pipeline,
         close: workload.close,
         threads,
-        engine: Engine::Auto,
+        engine: BackendChoice::Auto,
         ..LoadConfig::default()
     };
     let report = run(&config, Arc::new(AtomicU64::new(0)))?;

@@ -1,57 +1,47 @@
-//! The I/O backends and the choice between them. Backends move bytes; `proto` decides.
+//! The server's I/O backends and what they share: how a worker is started, woken and
+//! counted, the accept policy, and the pool of output buffers. Backends move bytes; the
+//! connection flow in `proto` decides. Backends never import each other.
 
-pub mod flow;
+pub(crate) mod policy;
 #[cfg(feature = "tokio")]
-pub mod tokio;
+pub(crate) mod tokio;
 #[cfg(uring)]
-pub mod uring;
+pub(crate) mod uring;
 
-use std::fmt;
 use std::io;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
-use crate::config::BackendChoice;
+use crate::config::Config;
 
-/// The backend a server runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BackendKind {
-    Uring,
-    Tokio,
-}
-
-impl fmt::Display for BackendKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            BackendKind::Uring => "io_uring",
-            BackendKind::Tokio => "tokio",
-        })
-    }
-}
-
-/// Counters a worker keeps; read through `ServerHandle::stats`.
+/// Counters a worker keeps; read through [`crate::ServerHandle::stats`].
 #[derive(Debug, Default)]
-pub struct Stats {
+pub(crate) struct Stats {
     pub accepted: AtomicU64,
     /// Connections accepted and not yet fully closed.
     pub open: AtomicU64,
     /// Receives that found the buffer ring empty and were re-armed.
     pub recv_enobufs: AtomicU64,
-    /// Times accepting paused because descriptors ran out.
+    /// Times accepting paused because descriptors or memory ran out.
     pub accept_pauses: AtomicU64,
 }
 
-/// A copy of the counters, summed over workers.
+/// The counters, summed over workers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StatsSnapshot {
+    /// Connections accepted.
     pub accepted: u64,
+    /// Connections accepted and not yet fully closed.
     pub open: u64,
+    /// io_uring receives that found the buffer ring empty and were re-armed.
     pub recv_enobufs: u64,
+    /// Times accepting paused because descriptors or memory ran out.
     pub accept_pauses: u64,
 }
 
 impl StatsSnapshot {
-    pub fn add(&mut self, s: &Stats) {
+    pub(crate) fn add(&mut self, s: &Stats) {
         self.accepted += s.accepted.load(Ordering::Relaxed);
         self.open += s.open.load(Ordering::Relaxed);
         self.recv_enobufs += s.recv_enobufs.load(Ordering::Relaxed);
@@ -60,7 +50,7 @@ impl StatsSnapshot {
 }
 
 /// Tells one worker to shut down gracefully.
-pub enum Waker {
+pub(crate) enum Waker {
     #[cfg(uring)]
     EventFd(std::fs::File),
     #[cfg(feature = "tokio")]
@@ -82,17 +72,19 @@ impl Waker {
     }
 }
 
-pub struct WorkerHandle {
+/// A started worker: its thread, how to wake it, and what it runs on (for the log line).
+pub(crate) struct WorkerHandle {
     pub thread: JoinHandle<io::Result<()>>,
     pub waker: Waker,
+    pub setup: String,
 }
 
 /// What a backend needs to start one worker.
-pub struct WorkerSpec<'a> {
+pub(crate) struct WorkerSpec<'a> {
     pub index: usize,
     pub listener: socket2::Socket,
-    pub config: &'a crate::config::Config,
-    pub stats: std::sync::Arc<Stats>,
+    pub config: &'a Config,
+    pub stats: Arc<Stats>,
     pub max_connections: usize,
 }
 
@@ -101,9 +93,9 @@ pub struct WorkerSpec<'a> {
 /// Set-up failures are thereby reported by `start`, not later by `join`.
 pub(crate) fn start_worker<T>(
     name: String,
-    setup: impl FnOnce() -> io::Result<(T, &'static str)> + Send + 'static,
+    setup: impl FnOnce() -> io::Result<(T, String)> + Send + 'static,
     run: impl FnOnce(T) -> io::Result<()> + Send + 'static,
-) -> io::Result<(JoinHandle<io::Result<()>>, &'static str)> {
+) -> io::Result<(JoinHandle<io::Result<()>>, String)> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new()
         .name(name)
@@ -123,84 +115,34 @@ pub(crate) fn start_worker<T>(
     Ok((thread, description))
 }
 
-/// Why the requested backend cannot run.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unsupported {
-    pub reason: String,
-    /// What the user can do about it.
-    pub hint: Option<&'static str>,
-    /// io_uring is unavailable here (a reason to fall back), not a real failure.
-    pub unavailable: bool,
+/// A worker's spare output buffers: a connection borrows one while it has output and
+/// gives it back once written, so an idle connection holds none.
+#[derive(Debug, Default)]
+pub(crate) struct Spares {
+    pool: Vec<Vec<u8>>,
 }
 
-impl Unsupported {
-    fn error(reason: String) -> Self {
-        Unsupported {
-            reason,
-            hint: None,
-            unavailable: false,
+impl Spares {
+    /// Buffers kept for reuse; more are freed.
+    const KEEP: usize = 64;
+    /// Larger buffers (a burst of pipelined answers) are freed rather than kept.
+    const LARGEST: usize = 16 * 1024;
+
+    /// Gives `out` a buffer if it has none.
+    pub fn lend<'a>(&mut self, out: &'a mut Vec<u8>) -> &'a mut Vec<u8> {
+        if out.capacity() == 0 {
+            *out = self.pool.pop().unwrap_or_default();
         }
+        out
     }
-}
 
-impl fmt::Display for Unsupported {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.reason)?;
-        match self.hint {
-            Some(hint) => write!(f, "; hint: {hint}"),
-            None => Ok(()),
+    /// Takes back a buffer whose bytes were all written.
+    pub fn recycle(&mut self, mut buf: Vec<u8>) {
+        let keep = (1..=Self::LARGEST).contains(&buf.capacity());
+        if keep && self.pool.len() < Self::KEEP {
+            buf.clear();
+            self.pool.push(buf);
         }
-    }
-}
-
-/// Picks the backend; `Ok((kind, Some(why)))` means `auto` fell back to tokio.
-pub fn resolve(choice: BackendChoice) -> Result<(BackendKind, Option<Unsupported>), Unsupported> {
-    match choice {
-        BackendChoice::Uring => uring_usable().map(|()| (BackendKind::Uring, None)),
-        BackendChoice::Tokio => tokio_built().map(|()| (BackendKind::Tokio, None)),
-        BackendChoice::Auto => match uring_usable() {
-            Ok(()) => Ok((BackendKind::Uring, None)),
-            Err(why) if why.unavailable => tokio_built().map(|()| (BackendKind::Tokio, Some(why))),
-            Err(e) => Err(e),
-        },
-    }
-}
-
-#[cfg(uring)]
-fn uring_usable() -> Result<(), Unsupported> {
-    use uring::probe::{ProbeError, probe};
-    match probe() {
-        Ok(()) => Ok(()),
-        Err(ProbeError::Unavailable(u)) => Err(Unsupported {
-            reason: format!("io_uring is unavailable: {u}"),
-            hint: Some(u.hint()),
-            unavailable: true,
-        }),
-        Err(ProbeError::Failed(e)) => {
-            Err(Unsupported::error(format!("io_uring setup failed: {e}")))
-        }
-    }
-}
-
-#[cfg(not(uring))]
-fn uring_usable() -> Result<(), Unsupported> {
-    Err(Unsupported {
-        reason:
-            "io_uring is unavailable: this build has no io_uring backend (it exists only on Linux)"
-                .into(),
-        hint: None,
-        unavailable: true,
-    })
-}
-
-fn tokio_built() -> Result<(), Unsupported> {
-    if cfg!(feature = "tokio") {
-        Ok(())
-    } else {
-        Err(Unsupported::error(
-            "the tokio backend is not built in: build with the `tokio` feature (on by default)"
-                .into(),
-        ))
     }
 }
 
@@ -209,22 +151,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn forcing_tokio_never_probes_io_uring() {
-        let resolved = resolve(BackendChoice::Tokio);
-        if cfg!(feature = "tokio") {
-            assert_eq!(resolved, Ok((BackendKind::Tokio, None)));
-        } else {
-            assert!(resolved.unwrap_err().reason.contains("tokio"));
-        }
-    }
-
-    #[test]
-    fn the_hint_follows_the_reason() {
-        let why = Unsupported {
-            reason: "io_uring is unavailable: x".into(),
-            hint: Some("do y"),
-            unavailable: true,
-        };
-        assert_eq!(why.to_string(), "io_uring is unavailable: x; hint: do y");
+    fn spares_are_reused_and_large_ones_freed() {
+        let mut spares = Spares::default();
+        let mut out = Vec::new();
+        spares.lend(&mut out).extend_from_slice(b"answer");
+        let address = out.as_ptr();
+        spares.recycle(std::mem::take(&mut out));
+        assert_eq!(out.capacity(), 0, "the connection holds nothing");
+        assert_eq!(
+            spares.lend(&mut out).as_ptr(),
+            address,
+            "the same buffer again"
+        );
+        assert!(out.is_empty(), "and empty");
+        spares.recycle(vec![0; Spares::LARGEST + 1]);
+        spares.recycle(std::mem::take(&mut out));
+        assert_eq!(spares.pool.len(), 1, "the large one was freed");
     }
 }

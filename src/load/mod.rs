@@ -3,14 +3,14 @@
 //! server it measures) or from tokio elsewhere. Every response is validated; latency goes
 //! into HDR histograms.
 
-pub mod client;
-pub mod report;
-pub mod schedule;
+mod client;
+mod report;
+mod schedule;
 #[cfg(feature = "tokio")]
 mod tokio;
 #[cfg(uring)]
 mod uring;
-pub mod validate;
+mod validate;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
@@ -18,24 +18,20 @@ use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use client::Plan;
-use report::{Report, ReportHeader, Stats};
+use report::Stats;
+pub use report::{Errors, Percentiles, Report, ReportHeader};
 use validate::Expect;
 
-/// Which I/O drives the load.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Engine {
-    /// io_uring where available, else tokio.
-    #[default]
-    Auto,
-    Uring,
-    Tokio,
-}
+use crate::choice::{self, Backend, BackendChoice};
 
+/// What a load run does.
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
     /// `http://host:port/path`, or `tcp://host:port` for the raw protocol.
     pub url: String,
+    /// Connections kept open (or reopened, with `close`).
     pub connections: usize,
+    /// How long to run.
     pub duration: Duration,
     /// Requests in flight per connection.
     pub pipeline: usize,
@@ -43,13 +39,16 @@ pub struct LoadConfig {
     pub close: bool,
     /// Requests per second over all connections (latency from the intended send time).
     pub rate: Option<u64>,
+    /// Threads, each driving its share of the connections.
     pub threads: usize,
     /// A request unanswered this long counts as a timeout.
     pub timeout: Duration,
+    /// The status every response must have.
     pub expect_status: u16,
     /// The body every response must carry; by default the first one seen.
     pub expect_body: Option<String>,
-    pub engine: Engine,
+    /// The I/O that drives the connections.
+    pub engine: BackendChoice,
 }
 
 impl Default for LoadConfig {
@@ -65,23 +64,23 @@ impl Default for LoadConfig {
             timeout: Duration::from_secs(2),
             expect_status: 200,
             expect_body: None,
-            engine: Engine::Auto,
+            engine: BackendChoice::Auto,
         }
     }
 }
 
 /// Where the load goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    pub addr: SocketAddr,
+struct Target {
+    addr: SocketAddr,
     /// The `Host` header.
-    pub host: String,
-    pub path: String,
-    pub raw: bool,
+    host: String,
+    path: String,
+    raw: bool,
 }
 
 /// Parses `http://host[:port][/path]` or `tcp://host:port`.
-pub fn parse_target(url: &str) -> Result<Target, String> {
+fn parse_target(url: &str) -> Result<Target, String> {
     let (raw, rest) = match url.split_once("://") {
         Some(("http", rest)) => (false, rest),
         Some(("tcp", rest)) => (true, rest),
@@ -116,22 +115,22 @@ pub fn parse_target(url: &str) -> Result<Target, String> {
 }
 
 /// What one engine thread runs.
-pub(crate) struct Job {
-    pub plan: Arc<Plan>,
-    pub addr: SocketAddr,
+struct Job {
+    plan: Arc<Plan>,
+    addr: SocketAddr,
     /// Index of this thread's first connection, and how many it drives.
-    pub first: usize,
-    pub count: usize,
-    pub start: Instant,
-    pub end: Instant,
-    pub expect: Expect,
+    first: usize,
+    count: usize,
+    start: Instant,
+    end: Instant,
+    expect: Expect,
     /// Successful responses so far, for a progress display.
-    pub progress: Arc<AtomicU64>,
+    progress: Arc<AtomicU64>,
 }
 
 impl Job {
     /// Nanoseconds since the run started.
-    pub fn now_ns(&self) -> u64 {
+    fn now_ns(&self) -> u64 {
         self.start.elapsed().as_nanos() as u64
     }
 }
@@ -140,7 +139,9 @@ impl Job {
 pub fn run(config: &LoadConfig, progress: Arc<AtomicU64>) -> Result<Report, String> {
     let target = parse_target(&config.url)?;
     let plan = Arc::new(plan(config, &target)?);
-    let engine = resolve(config.engine)?;
+    let engine = choice::resolve(config.engine, "--engine")
+        .map_err(|e| e.to_string())?
+        .backend;
     let threads = config.threads.clamp(1, config.connections);
     let expect_body = config.expect_body.as_ref().map(|b| b.as_bytes().to_vec());
     let expect = Expect {
@@ -180,7 +181,7 @@ pub fn run(config: &LoadConfig, progress: Arc<AtomicU64>) -> Result<Report, Stri
     }
     let header = ReportHeader {
         target: config.url.clone(),
-        engine: engine.name(),
+        engine: engine.to_string(),
         connections: config.connections,
         threads,
         pipeline: plan.pipeline,
@@ -223,51 +224,12 @@ fn plan(config: &LoadConfig, target: &Target) -> Result<Plan, String> {
     })
 }
 
-#[derive(Debug, Clone, Copy)]
-enum Resolved {
-    #[cfg(uring)]
-    Uring,
-    #[cfg(feature = "tokio")]
-    Tokio,
-}
-
-impl Resolved {
-    fn name(self) -> &'static str {
-        match self {
-            #[cfg(uring)]
-            Resolved::Uring => "io_uring",
-            #[cfg(feature = "tokio")]
-            Resolved::Tokio => "tokio",
-        }
-    }
-}
-
-fn resolve(engine: Engine) -> Result<Resolved, String> {
-    use crate::config::BackendChoice;
-    let choice = match engine {
-        Engine::Auto => BackendChoice::Auto,
-        Engine::Uring => BackendChoice::Uring,
-        Engine::Tokio => BackendChoice::Tokio,
-    };
-    match crate::backend::resolve(choice)
-        .map_err(|e| e.to_string())?
-        .0
-    {
-        #[cfg(uring)]
-        crate::BackendKind::Uring => Ok(Resolved::Uring),
-        #[cfg(feature = "tokio")]
-        crate::BackendKind::Tokio => Ok(Resolved::Tokio),
-        #[allow(unreachable_patterns)]
-        other => Err(format!("the {other} engine is not built in")),
-    }
-}
-
-fn run_job(engine: Resolved, job: Job) -> Result<Stats, String> {
+fn run_job(engine: Backend, job: Job) -> Result<Stats, String> {
     let result = match engine {
         #[cfg(uring)]
-        Resolved::Uring => uring::run(job),
+        Backend::Uring => uring::run(job),
         #[cfg(feature = "tokio")]
-        Resolved::Tokio => tokio::run(job),
+        Backend::Tokio => tokio::run(job),
     };
     result.map_err(|e| format!("load engine failed: {e}"))
 }

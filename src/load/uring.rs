@@ -1,5 +1,6 @@
-//! The io_uring load engine: one ring per thread, connects, owned sends and multishot
-//! receives from a provided buffer ring, as the server does. Moves bytes; `client` decides.
+//! The io_uring load engine: one ring per thread (the driver the server uses), connects,
+//! owned sends and multishot receives from a provided buffer ring. Moves bytes; `client`
+//! decides.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -12,9 +13,28 @@ use std::time::Duration;
 use super::Job;
 use super::client::{Client, Judge, Outcome};
 use super::report::Stats;
-use crate::backend::uring::cursor::SendCursor;
-use crate::backend::uring::ring::{Completion, Ring};
-use crate::backend::uring::token::{GEN_MASK, Kind, Token};
+use crate::uring::{Completion, Generation, OpKind, Ring, SendCursor, Token};
+
+/// What the engine's submissions are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Connect,
+    Recv,
+    Send,
+    Timer,
+}
+
+impl OpKind for Op {
+    fn code(self) -> u8 {
+        self as u8
+    }
+
+    fn from_code(code: u8) -> Option<Op> {
+        [Op::Connect, Op::Recv, Op::Send, Op::Timer]
+            .into_iter()
+            .find(|op| op.code() == code)
+    }
+}
 
 /// How often timeouts and retries are checked when nothing else is due.
 const TICK_NS: u64 = 100_000_000;
@@ -24,7 +44,7 @@ const RETRY_NS: u64 = 10_000_000;
 struct Conn {
     fd: Option<OwnedFd>,
     /// Bumped on every reconnect: completions of the previous socket are ignored.
-    generation: u32,
+    generation: Generation,
     client: Client,
     out: Vec<u8>,
     sending: bool,
@@ -36,7 +56,7 @@ struct Conn {
 }
 
 struct Engine {
-    ring: Ring,
+    ring: Ring<Op>,
     /// Never shrinks: a slot is reused by its reconnects, its generation telling them apart.
     conns: Vec<Conn>,
     job: Job,
@@ -54,8 +74,12 @@ struct Engine {
 }
 
 /// Drives `job.count` connections until `job.end`.
-pub fn run(job: Job) -> io::Result<Stats> {
-    let mut ring = Ring::new(1024)?;
+pub(super) fn run(job: Job) -> io::Result<Stats> {
+    run_on(Ring::new(1024)?, job)
+}
+
+/// Drives `job` on `ring` (a test may give a small one).
+fn run_on(mut ring: Ring<Op>, job: Job) -> io::Result<Stats> {
     let buffers = (job.count.next_power_of_two() * 2).clamp(64, 4096) as u16;
     ring.register_buffers(0, buffers, 4096)?;
     let end = job.end.duration_since(job.start).as_nanos() as u64;
@@ -79,7 +103,7 @@ pub fn run(job: Job) -> io::Result<Stats> {
         let slot = engine.conns.len();
         engine.conns.push(Conn {
             fd: None,
-            generation: 0,
+            generation: Generation::default(),
             client,
             out: Vec::new(),
             sending: false,
@@ -111,26 +135,21 @@ impl Engine {
         self.wind_down()
     }
 
-    fn on_completion(&mut self, c: Completion<Vec<u8>>) {
-        if c.token.kind == Kind::Timer {
+    fn on_completion(&mut self, c: Completion<Op, Vec<u8>>) {
+        if c.token.kind() == Op::Timer {
             self.timers.remove(0);
             return self.on_tick();
         }
-        let slot = c.token.slot as usize;
+        let slot = c.token.slot();
         let current = self
             .conns
             .get(slot)
-            .is_some_and(|conn| conn.generation & GEN_MASK == c.token.generation);
-        match (c.token.kind, current) {
-            (Kind::Connect, true) => self.on_connect(slot, c.result),
-            (Kind::Recv, true) => self.on_recv(slot, &c),
-            (Kind::Send, true) => self.on_send(slot, c),
-            // A previous socket's completion: give its receive buffer back, drop the rest.
-            (Kind::Recv, false) => {
-                if let Some(bid) = c.buffer() {
-                    drop(self.ring.checkout(bid, 0));
-                }
-            }
+            .is_some_and(|conn| conn.generation == c.token.generation());
+        // A previous socket's completion is dropped (its buffer goes back by itself).
+        match (c.token.kind(), current) {
+            (Op::Connect, true) => self.on_connect(slot, c.result),
+            (Op::Recv, true) => self.on_recv(slot, &c),
+            (Op::Send, true) => self.on_send(slot, c),
             _ => {}
         }
     }
@@ -143,21 +162,17 @@ impl Engine {
         )
         .and_then(|s| s.set_tcp_nodelay(true).map(|()| s));
         let conn = &mut self.conns[slot];
-        conn.generation = conn.generation.wrapping_add(1);
-        match socket {
-            Ok(socket) => {
-                let fd = OwnedFd::from(socket);
-                self.ring.connect(
-                    fd.as_raw_fd(),
-                    self.job.addr,
-                    Token::new(Kind::Connect, slot, conn.generation),
-                );
-                conn.fd = Some(fd);
-            }
-            Err(_) => {
-                self.stats.errors.connect += 1;
-                conn.retry_at = Some(self.now + RETRY_NS);
-            }
+        conn.generation = conn.generation.next();
+        let token = Token::new(Op::Connect, slot, conn.generation);
+        let connected = socket.and_then(|socket| {
+            let fd = OwnedFd::from(socket);
+            self.ring.connect(fd.as_raw_fd(), self.job.addr, token)?;
+            conn.fd = Some(fd);
+            Ok(())
+        });
+        if connected.is_err() {
+            self.stats.errors.connect += 1;
+            conn.retry_at = Some(self.now + RETRY_NS);
         }
     }
 
@@ -173,7 +188,7 @@ impl Engine {
         self.fill(slot);
     }
 
-    fn on_recv(&mut self, slot: usize, c: &Completion<Vec<u8>>) {
+    fn on_recv(&mut self, slot: usize, c: &Completion<Op, Vec<u8>>) {
         if !c.more() {
             self.conns[slot].receiving = false;
         }
@@ -203,8 +218,12 @@ impl Engine {
         };
         match outcome {
             Outcome::Reconnect => self.reconnect(slot),
-            Outcome::Keep if !self.conns[slot].receiving => self.arm_recv(slot),
-            Outcome::Keep => self.fill(slot),
+            // The kernel may end a multishot receive with data in hand: receive again,
+            // and send what the answers made due either way.
+            Outcome::Keep => {
+                self.arm_recv(slot);
+                self.fill(slot);
+            }
         }
     }
 
@@ -230,7 +249,7 @@ impl Engine {
         )
     }
 
-    fn on_send(&mut self, slot: usize, c: Completion<Vec<u8>>) {
+    fn on_send(&mut self, slot: usize, c: Completion<Op, Vec<u8>>) {
         let mut cursor = c.sent.expect("a send completion returns its buffer");
         self.conns[slot].sending = false;
         if c.result < 0 {
@@ -275,9 +294,17 @@ impl Engine {
         let Some(fd) = conn.fd.as_ref().map(AsRawFd::as_raw_fd) else {
             return;
         };
-        conn.sending = true;
-        self.ring
-            .send(fd, cursor, Token::new(Kind::Send, slot, conn.generation));
+        let token = Token::new(Op::Send, slot, conn.generation);
+        match self.ring.send(fd, cursor, token) {
+            Ok(()) => conn.sending = true,
+            Err(_) => self.lost(slot),
+        }
+    }
+
+    /// A failed read, write or submission: what was in flight is lost; start over.
+    fn lost(&mut self, slot: usize) {
+        self.conns[slot].client.on_error(&mut self.stats);
+        self.reconnect(slot);
     }
 
     fn arm_recv(&mut self, slot: usize) {
@@ -286,9 +313,11 @@ impl Engine {
             return;
         };
         if conn.connected && !conn.receiving {
-            conn.receiving = true;
-            self.ring
-                .recv_multi(fd, Token::new(Kind::Recv, slot, conn.generation));
+            let token = Token::new(Op::Recv, slot, conn.generation);
+            match self.ring.recv_multi(fd, token) {
+                Ok(()) => conn.receiving = true,
+                Err(_) => self.lost(slot),
+            }
         }
     }
 
@@ -302,7 +331,8 @@ impl Engine {
     fn drop_socket(&mut self, slot: usize) {
         let conn = &mut self.conns[slot];
         if let Some(fd) = conn.fd.take() {
-            self.ring.cancel_fd(fd.as_raw_fd());
+            // A refused cancel leaves the operations to end with the socket's reset.
+            let _ = self.ring.cancel_fd(fd.as_raw_fd());
             self.ring.close(fd);
         }
         conn.out.clear();
@@ -341,9 +371,10 @@ impl Engine {
         if self.timers.first().is_some_and(|&t| t <= wake) {
             return;
         }
-        self.timers.insert(0, wake);
         let after = Duration::from_nanos(wake.saturating_sub(self.now).max(1_000));
-        self.ring.timeout(after, Token::global(Kind::Timer));
+        if self.ring.timeout(after, Token::global(Op::Timer)).is_ok() {
+            self.timers.insert(0, wake);
+        }
     }
 
     fn report_progress(&mut self) {
@@ -358,7 +389,6 @@ impl Engine {
     /// Closes every socket and waits for the kernel to return every buffer.
     fn wind_down(&mut self) -> io::Result<()> {
         (0..self.conns.len()).for_each(|s| self.drop_socket(s));
-        self.ring.cancel(Token::global(Kind::Timer));
         self.ring.finish()
     }
 }

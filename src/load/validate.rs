@@ -8,8 +8,6 @@ use serde::Serialize;
 /// Why a response did not count as a success.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Failure {
-    /// Not a well-framed HTTP/1.1 response (or truncated by the server closing).
-    Framing,
     /// A status other than the expected one.
     Status,
     /// A body other than the expected one.

@@ -1,9 +1,10 @@
 //! Conformance checks shared by the property tests and the fuzz target (`fuzz/`): drive
 //! a byte stream through a connection's flow as a backend would, and check what comes out.
-//! Not part of the server; public only so the fuzz crate can use it.
+//! Compiled only for tests and for the fuzz target (`--cfg fuzzing`), never in the server.
 
-use crate::backend::flow::{Action, Flow};
-use crate::proto::{Greeter, Protocol};
+use std::time::Instant;
+
+use super::{Action, Flow, Greeter, Protocol};
 
 /// Longest single response `proto` writes (a 64-character name and every header).
 pub const MAX_RESPONSE: usize = 512;
@@ -11,9 +12,10 @@ pub const MAX_RESPONSE: usize = 512;
 /// Feeds `chunks` through a [`Flow`] as a backend does, writing output at once, and checks
 /// the memory bounds after every step. Returns what was written and whether it closed.
 pub fn run_stream(g: &Greeter, chunks: &[&[u8]]) -> (Vec<u8>, bool) {
-    let (mut flow, mut out, mut written) = (Flow::default(), Vec::new(), Vec::new());
+    let now = Instant::now();
+    let (mut flow, mut out, mut written) = (Flow::new(g, now), Vec::new(), Vec::new());
     for chunk in chunks {
-        let mut action = flow.on_input(g, chunk, &mut out);
+        let mut action = flow.handle_input(g, chunk, &mut out, now);
         loop {
             assert!(
                 out.len() <= g.config().max_pending_output + MAX_RESPONSE,
@@ -22,9 +24,9 @@ pub fn run_stream(g: &Greeter, chunks: &[&[u8]]) -> (Vec<u8>, bool) {
             );
             written.append(&mut out);
             match action {
-                Action::Hold => action = flow.on_flushed(g, &mut out),
+                Action::Hold => action = flow.handle_flushed(g, &mut out, now),
                 Action::Read => break,
-                Action::Close { .. } => return (written, true),
+                Action::Close { .. } | Action::Abort => return (written, true),
             }
         }
         assert!(

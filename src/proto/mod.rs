@@ -1,24 +1,29 @@
-//! Sans-IO protocol core: bytes in, response bytes out. No sockets, no clocks, no threads.
+//! Sans-IO protocol core: bytes in, response bytes out. No sockets, no clock reads, no
+//! threads; imports nothing from the crate outside `proto`.
 //!
-//! A backend feeds received bytes to [`Session::handle_input`], which appends every answer
-//! it can give to a caller-owned output buffer and says how many input bytes it consumed
-//! and what the connection must do next ([`Next`]). The time arrives from outside through
-//! [`Greeter::set_time`]. Every backend drives the same code, so behaviour is identical
-//! by construction, and the unit tests below cover it without I/O.
+//! A backend owns one [`Flow`] per connection and feeds it what happens (bytes received,
+//! output written, end of stream, a deadline passed, shutdown); the flow appends every
+//! answer it can give to a caller-owned buffer and returns the [`Action`] the backend must
+//! take, and [`Flow::poll_timeout`] says when it next needs attention. Inside, the
+//! [`Session`] parses and answers requests. The time arrives from outside, through
+//! [`Greeter::set_time`] and the `now` arguments. Every backend drives the same code, so
+//! behaviour is identical by construction, and unit tests cover it without I/O.
 
+#[cfg(any(test, fuzzing))]
 #[doc(hidden)]
 pub mod check;
+mod conn;
 mod date;
-pub mod head;
-pub mod response;
-pub mod route;
+mod head;
+mod response;
+mod route;
 mod session;
 
 use std::time::SystemTime;
 
-pub use date::{DATE_LEN, DateCache};
-pub use response::Status;
-pub use session::Session;
+pub use conn::{Action, Flow, Timeouts};
+use date::DateCache;
+use session::Session;
 
 /// Which protocol a listener speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -33,6 +38,7 @@ pub enum Protocol {
 /// The settings `proto` needs; everything else about a server is the backend's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProtoConfig {
+    /// HTTP/1.1 or the raw greet-and-close protocol.
     pub protocol: Protocol,
     /// The body of `GET /` and the line the raw protocol writes.
     pub greeting: String,
@@ -42,6 +48,8 @@ pub struct ProtoConfig {
     pub max_body_bytes: u64,
     /// Output a connection may have pending before its input is no longer processed.
     pub max_pending_output: usize,
+    /// Per-connection deadlines.
+    pub timeouts: Timeouts,
 }
 
 impl Default for ProtoConfig {
@@ -52,13 +60,14 @@ impl Default for ProtoConfig {
             max_header_bytes: 8 * 1024,
             max_body_bytes: 64 * 1024,
             max_pending_output: 64 * 1024,
+            timeouts: Timeouts::default(),
         }
     }
 }
 
 /// What the connection does next, once the output produced so far is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
+enum Next {
     /// Keep reading; unconsumed input is the start of an unfinished request.
     Read,
     /// Output passed the backpressure bound: stop reading, write, then call again with
@@ -73,9 +82,9 @@ pub enum Next {
 /// The result of feeding input; the caller must drop `consumed` bytes and act on `next`.
 #[must_use]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Progress {
-    pub consumed: usize,
-    pub next: Next,
+struct Progress {
+    consumed: usize,
+    next: Next,
 }
 
 /// Per-worker protocol state shared by all its connections: settings, the Date cache, and
@@ -90,6 +99,7 @@ pub struct Greeter {
 }
 
 impl Greeter {
+    /// Protocol state for `config`, with the Date header at `now`.
     pub fn new(config: ProtoConfig, now: SystemTime) -> Self {
         let raw_line = format!("{}\n", config.greeting)
             .into_bytes()
@@ -102,8 +112,21 @@ impl Greeter {
         }
     }
 
+    /// The settings it was made with.
     pub fn config(&self) -> &ProtoConfig {
         &self.config
+    }
+
+    /// Per-connection deadlines.
+    pub fn timeouts(&self) -> &Timeouts {
+        &self.config.timeouts
+    }
+
+    /// Input a connection may hold while its reading is paused (a backend's read can
+    /// still deliver bytes after it was asked to stop): an unfinished head, plus as much
+    /// again as the output bound. A client that sends more before reading is cut off.
+    fn max_held_input(&self) -> usize {
+        self.config.max_header_bytes + self.config.max_pending_output
     }
 
     /// Refreshes the Date header; the backend calls this from its periodic timer.
@@ -117,12 +140,9 @@ impl Greeter {
         self.draining = true;
     }
 
+    /// Whether [`Greeter::start_draining`] was called.
     pub fn is_draining(&self) -> bool {
         self.draining
-    }
-
-    pub fn new_session(&self) -> Session {
-        Session::default()
     }
 }
 

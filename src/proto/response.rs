@@ -21,6 +21,7 @@ pub enum Status {
 }
 
 impl Status {
+    #[cfg(test)]
     pub fn code(self) -> u16 {
         match self {
             Status::Ok => 200,

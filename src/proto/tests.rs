@@ -274,9 +274,7 @@ fn pipelined_16_and_1000_answered_in_order_in_one_batch() {
             .map(|i| format!("GET /greet/n{i} HTTP/1.1\r\nHost: x\r\n\r\n"))
             .collect();
         let mut out = Vec::new();
-        let progress = greeter()
-            .new_session()
-            .handle_input(&greeter(), raw.as_bytes(), &mut out);
+        let progress = Session::default().handle_input(&greeter(), raw.as_bytes(), &mut out);
         let want: String = (0..count)
             .map(|i| expected("200 OK", "", &format!("Hello, n{i}!")))
             .collect();
@@ -319,7 +317,7 @@ fn output_over_the_bound_asks_for_a_flush() {
     });
     let raw = GET.repeat(10);
     let mut out = Vec::new();
-    let progress = g.new_session().handle_input(&g, raw.as_bytes(), &mut out);
+    let progress = Session::default().handle_input(&g, raw.as_bytes(), &mut out);
     let one = expected("200 OK", "", "Hello, world!").len();
     let answered = out.len() / one;
     assert_eq!(
@@ -368,7 +366,7 @@ fn raw_protocol_greets_once_and_closes() {
     assert_eq!(drive(&g, &[b""]), (String::new(), None));
     let mut out = Vec::new();
     assert_eq!(
-        g.new_session().handle_eof(&g, &mut out),
+        Session::default().handle_eof(&g, &mut out),
         Next::Close { linger: false }
     );
     assert_eq!(out, b"Hello, world!\n");
@@ -378,9 +376,9 @@ fn raw_protocol_greets_once_and_closes() {
 fn timeout_mid_request_answers_408() {
     let g = greeter();
     let mut out = Vec::new();
-    g.new_session().handle_timeout(&g, false, &mut out);
+    Session::default().handle_timeout(&g, false, &mut out);
     assert!(out.is_empty(), "an idle connection closes silently");
-    g.new_session().handle_timeout(&g, true, &mut out);
+    Session::default().handle_timeout(&g, true, &mut out);
     assert_eq!(
         String::from_utf8(out).unwrap(),
         expected(

@@ -33,7 +33,7 @@ macro_rules! per_backend {
 
 /// Runs `body` for `backend`, or prints why it is skipped (io_uring missing here).
 pub fn run(backend: BackendChoice, body: fn(BackendChoice)) {
-    match greeter::backend::resolve(backend) {
+    match greeter::resolve(backend, "--backend") {
         Ok(_) => body(backend),
         Err(why) => eprintln!("skipped: {why}"),
     }

@@ -1,7 +1,8 @@
 //! One tokio connection task: read into the worker's scratch buffer, let the flow decide,
-//! write, and keep the same deadlines as every backend.
+//! write, and wait on the deadline the flow names.
 
 use std::io::ErrorKind;
+use std::mem;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
@@ -10,32 +11,28 @@ use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until};
 
 use super::Shared;
-use crate::backend::flow::{Action, Flow, Phase};
-use crate::proto::Greeter;
+use crate::proto::{Action, Flow, Greeter};
 
 struct Conn {
     stream: TcpStream,
     shared: Rc<Shared>,
     flow: Flow,
+    /// Output being produced or written; borrowed from the worker's spares meanwhile.
     out: Vec<u8>,
-    phase: Phase,
-    deadline: Instant,
     /// The write side is shut down; draining the peer's input.
     lingering: bool,
 }
 
 /// Serves one connection until it closes; dropping the stream closes the socket.
 pub(super) async fn run(stream: TcpStream, shared: Rc<Shared>) {
-    let deadline = Instant::now() + shared.timeouts.header;
     shared.stats.open.fetch_add(1, Ordering::Relaxed);
     let _open = OpenGuard(Rc::clone(&shared));
+    let flow = Flow::new(&shared.greeter.borrow(), std::time::Instant::now());
     let mut conn = Conn {
         stream,
         shared,
-        flow: Flow::default(),
+        flow,
         out: Vec::new(),
-        phase: Phase::Head,
-        deadline,
         lingering: false,
     };
     conn.serve().await;
@@ -52,103 +49,120 @@ impl Drop for OpenGuard {
 
 impl Conn {
     async fn serve(&mut self) {
-        let mut action = Action::Read;
+        // Accepted as draining began: the drain notification has gone by already.
+        let mut action = match self.shared.draining() {
+            true => self
+                .flow
+                .handle_shutdown(&self.shared.greeter.borrow(), now()),
+            false => Action::Read,
+        };
         loop {
-            if !self.out.is_empty() {
-                if !self.write_out().await {
-                    return;
-                }
-                action = self.step(Flow::on_flushed);
+            if action != Action::Abort && !self.out.is_empty() {
+                action = match self.write_out().await {
+                    true => self.step(Flow::handle_flushed),
+                    false => Action::Abort,
+                };
                 continue;
             }
-            if self.shared.draining() && !self.flow.is_closing() {
-                action = self.flow.on_shutdown().unwrap_or(action);
-            }
-            let next = match action {
-                Action::Close { linger: false } => return,
+            action = match action {
+                Action::Abort | Action::Close { linger: false } => return,
                 Action::Close { linger: true } => self.linger().await,
-                Action::Hold => Some(self.step(Flow::on_flushed)),
+                // Held input waits for the output, which is written by now.
+                Action::Hold => self.step(Flow::handle_flushed),
                 Action::Read => self.read().await,
             };
-            let Some(next) = next else { return };
-            action = next;
         }
     }
 
-    /// Runs one flow step against the worker's greeter.
-    fn step(&mut self, f: impl FnOnce(&mut Flow, &Greeter, &mut Vec<u8>) -> Action) -> Action {
+    /// Runs one flow step against the worker's greeter, with a borrowed output buffer.
+    fn step(
+        &mut self,
+        f: impl FnOnce(&mut Flow, &Greeter, &mut Vec<u8>, std::time::Instant) -> Action,
+    ) -> Action {
         let greeter = self.shared.greeter.borrow();
-        f(&mut self.flow, &greeter, &mut self.out)
+        let mut spares = self.shared.spares.borrow_mut();
+        let action = f(&mut self.flow, &greeter, spares.lend(&mut self.out), now());
+        if self.out.is_empty() {
+            spares.recycle(mem::take(&mut self.out));
+        }
+        action
     }
 
-    /// Waits for input (or a deadline, or shutdown) and feeds it to the flow.
-    /// `None` means close now.
-    async fn read(&mut self) -> Option<Action> {
+    /// Waits for input, a deadline, shutdown or shedding, and tells the flow.
+    async fn read(&mut self) -> Action {
         loop {
-            self.update_deadline(false);
             let shared = Rc::clone(&self.shared);
+            let deadline = Instant::from_std(self.flow.poll_timeout());
             tokio::select! {
-                ready = self.stream.readable() => ready.ok()?,
-                () = sleep_until(self.deadline) => return self.expire(),
-                () = shared.drain.notified(), if !shared.draining() => return Some(Action::Read),
-                () = shared.shed.notified(), if self.phase == Phase::Idle => return None,
+                ready = self.stream.readable() => if ready.is_err() { return Action::Abort },
+                () = sleep_until(deadline) => return self.step(Flow::handle_timeout),
+                () = shared.drain.notified(), if !shared.draining() => {
+                    let greeter = shared.greeter.borrow();
+                    return self.flow.handle_shutdown(&greeter, now());
+                }
+                () = shared.shed.notified(), if self.flow.is_idle() => {
+                    if shared.take_shed() { return Action::Abort }
+                    continue;
+                }
             }
-            let mut scratch = shared.scratch.borrow_mut();
-            let greeter = shared.greeter.borrow();
-            match self.stream.try_read(&mut scratch) {
-                Ok(0) => return Some(self.flow.on_eof(&greeter, &mut self.out)),
-                Ok(n) => return Some(self.flow.on_input(&greeter, &scratch[..n], &mut self.out)),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(_) => return None,
+            if let Some(action) = self.try_read() {
+                return action;
             }
+        }
+    }
+
+    /// Reads what is there into the scratch buffer; `None` if nothing was.
+    fn try_read(&mut self) -> Option<Action> {
+        let shared = Rc::clone(&self.shared);
+        let mut scratch = shared.scratch.borrow_mut();
+        match self.stream.try_read(&mut scratch) {
+            Ok(0) => Some(self.step(Flow::handle_eof)),
+            Ok(n) => {
+                Some(self.step(|flow, g, out, now| flow.handle_input(g, &scratch[..n], out, now)))
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => None,
+            Err(_) => Some(Action::Abort),
         }
     }
 
     /// Shuts down writing once, then reads (and discards) until the peer is done.
-    async fn linger(&mut self) -> Option<Action> {
+    async fn linger(&mut self) -> Action {
         if !self.lingering {
             self.lingering = true;
-            self.stream.shutdown().await.ok()?;
+            if self.stream.shutdown().await.is_err() {
+                return Action::Abort;
+            }
         }
         self.read().await
     }
 
-    fn expire(&mut self) -> Option<Action> {
-        match self.phase {
-            Phase::Write | Phase::Linger => None,
-            Phase::Head | Phase::Idle => Some(self.step(Flow::on_timeout)),
-        }
-    }
-
-    /// Writes all pending output; a write making no progress for the idle timeout fails.
+    /// Writes all pending output, telling the flow of progress; `false` if the write
+    /// failed or stalled past the flow's deadline.
     async fn write_out(&mut self) -> bool {
         let mut written = 0;
-        self.phase = Phase::Write;
-        self.deadline = Instant::now() + self.shared.timeouts.idle;
         while written < self.out.len() {
             match self.stream.try_write(&self.out[written..]) {
                 Ok(n) => {
                     written += n;
-                    self.deadline = Instant::now() + self.shared.timeouts.idle;
+                    self.flow
+                        .handle_progress(&self.shared.greeter.borrow(), now());
                     continue;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {}
                 Err(_) => return false,
             }
+            let deadline = Instant::from_std(self.flow.poll_timeout());
             tokio::select! {
                 ready = self.stream.writable() => if ready.is_err() { return false },
-                () = sleep_until(self.deadline) => return false,
+                () = sleep_until(deadline) => return false,
             }
         }
-        self.out.clear();
+        let out = mem::take(&mut self.out);
+        self.shared.spares.borrow_mut().recycle(out);
         true
     }
+}
 
-    fn update_deadline(&mut self, writing: bool) {
-        let phase = self.flow.phase(writing);
-        if phase != self.phase {
-            self.phase = phase;
-            self.deadline = Instant::now() + phase.timeout(&self.shared.timeouts);
-        }
-    }
+fn now() -> std::time::Instant {
+    std::time::Instant::now()
 }

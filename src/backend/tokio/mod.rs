@@ -1,7 +1,8 @@
 //! The tokio backend: one current-thread runtime per worker (epoll on Linux, kqueue on
 //! macOS), a listener per worker where `SO_REUSEPORT` balances, else a shared one. Each
 //! connection is a task that reads into the worker's one scratch buffer, so an idle
-//! connection holds no receive buffer. It moves bytes; `proto` decides.
+//! connection holds no receive buffer, and borrows an output buffer only while it has
+//! output. It moves bytes; the connection flow in `proto` decides.
 
 mod conn;
 
@@ -15,16 +16,17 @@ use std::time::{Duration, SystemTime};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
-use tokio::time::{Instant, sleep};
+use tokio::time::{Instant, sleep, sleep_until};
 
-use super::{Stats, Waker, WorkerHandle, WorkerSpec, start_worker};
-use crate::config::{Config, Timeouts};
+use super::policy::{AfterError, Gate};
+use super::{Spares, Stats, Waker, WorkerHandle, WorkerSpec, start_worker};
+use crate::config::Config;
 use crate::proto::Greeter;
 
-/// How long accepting pauses after the process runs out of descriptors.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// How often the Date header is refreshed.
 const DATE_TICK: Duration = Duration::from_millis(100);
+/// Bytes read at once into the worker's scratch buffer.
+const READ_CHUNK: usize = 16 * 1024;
 
 /// What a worker's connections share. Single-threaded: `RefCell` borrows never cross an
 /// `.await`.
@@ -32,19 +34,17 @@ struct Shared {
     greeter: RefCell<Greeter>,
     /// The receive buffer every connection of the worker reads into, one at a time.
     scratch: RefCell<Vec<u8>>,
-    timeouts: Timeouts,
+    spares: RefCell<Spares>,
     /// Wakes idle connections when draining starts.
     drain: Notify,
-    /// Wakes idle keep-alive connections to close at the connection limit.
+    /// Wakes idle keep-alive connections at the connection limit; `shed_quota` of them close.
     shed: Notify,
-    /// When descriptor exhaustion was last logged, to log at most once a second.
-    exhaustion_logged: Cell<Option<Instant>>,
-    max_connections: usize,
+    shed_quota: Cell<usize>,
     stats: Arc<Stats>,
 }
 
 /// Starts a worker in its own thread and runtime; returns once it can accept.
-pub fn spawn(spec: WorkerSpec<'_>) -> io::Result<(WorkerHandle, &'static str)> {
+pub(crate) fn spawn(spec: WorkerSpec<'_>) -> io::Result<WorkerHandle> {
     let WorkerSpec {
         index,
         listener,
@@ -61,32 +61,35 @@ pub fn spawn(spec: WorkerSpec<'_>) -> io::Result<(WorkerHandle, &'static str)> {
             .build()?;
         // Registering the listener with the reactor needs the runtime's context.
         let listener = runtime.block_on(async { TcpListener::from_std(listener.into()) })?;
-        Ok(((runtime, listener), "current-thread runtime"))
+        Ok(((runtime, listener), "current-thread runtime".to_owned()))
     };
     let run = move |(runtime, listener): (tokio::runtime::Runtime, TcpListener)| {
-        let shared = Rc::new(Shared::new(&config, stats, max_connections));
-        tokio::task::LocalSet::new().block_on(&runtime, serve(listener, shared, rx))
+        let shared = Rc::new(Shared::new(&config, stats));
+        let accept = Accept {
+            listener,
+            gate: Gate::new(max_connections),
+            conns: JoinSet::new(),
+        };
+        let serve = serve(accept, shared, rx, config.shutdown_timeout);
+        tokio::task::LocalSet::new().block_on(&runtime, serve)
     };
     let (thread, setup) = start_worker(format!("greeter-tokio-{index}"), setup, run)?;
-    Ok((
-        WorkerHandle {
-            thread,
-            waker: Waker::Tokio(tx),
-        },
+    Ok(WorkerHandle {
+        thread,
+        waker: Waker::Tokio(tx),
         setup,
-    ))
+    })
 }
 
 impl Shared {
-    fn new(config: &Config, stats: Arc<Stats>, max_connections: usize) -> Shared {
+    fn new(config: &Config, stats: Arc<Stats>) -> Shared {
         Shared {
             greeter: RefCell::new(Greeter::new(config.proto.clone(), SystemTime::now())),
-            scratch: RefCell::new(vec![0; config.uring.recv_buffer_size.max(1024) as usize]),
-            timeouts: config.timeouts,
+            scratch: RefCell::new(vec![0; READ_CHUNK]),
+            spares: RefCell::default(),
             drain: Notify::new(),
             shed: Notify::new(),
-            exhaustion_logged: Cell::new(None),
-            max_connections,
+            shed_quota: Cell::new(0),
             stats,
         }
     }
@@ -94,72 +97,76 @@ impl Shared {
     fn draining(&self) -> bool {
         self.greeter.borrow().is_draining()
     }
+
+    /// Whether a woken idle connection is one of those to close at the limit.
+    fn take_shed(&self) -> bool {
+        let quota = self.shed_quota.get();
+        self.shed_quota.set(quota.saturating_sub(1));
+        quota > 0
+    }
+}
+
+/// The accepting side of a worker: its listener, the shared policy, its connections.
+struct Accept {
+    listener: TcpListener,
+    gate: Gate,
+    conns: JoinSet<()>,
 }
 
 /// Accepts until shutdown, then drains: idle connections close, busy ones finish until
 /// the shutdown deadline, after which the rest are dropped.
 async fn serve(
-    listener: TcpListener,
+    mut a: Accept,
     shared: Rc<Shared>,
     mut stop: watch::Receiver<bool>,
+    shutdown_timeout: Duration,
 ) -> io::Result<()> {
-    let mut conns = JoinSet::new();
     tokio::task::spawn_local(refresh_date(Rc::clone(&shared)));
     loop {
-        // At the limit, accepting waits until a connection ends (reaped below).
-        let room = conns.len() < shared.max_connections;
+        let resume = a.gate.resume_at().map(Instant::from_std);
         tokio::select! {
             _ = stop.changed() => break,
-            accepted = listener.accept(), if room => match accepted {
-                Ok((stream, _)) => admit(&mut conns, stream, &shared),
-                Err(e) => accept_failed(e, &shared).await,
+            accepted = a.listener.accept(), if a.gate.is_open() => match accepted {
+                Ok((stream, _)) => a.admit(stream, &shared),
+                Err(e) => a.failed(&e, &shared),
             },
-            Some(_) = conns.join_next() => {}
+            () = sleep_until(resume.unwrap_or_else(Instant::now)), if resume.is_some() => {
+                a.gate.poll_resume(std::time::Instant::now());
+            }
+            Some(_) = a.conns.join_next() => {
+                a.gate.on_closed(a.conns.len());
+            }
         }
     }
-    drop(listener);
+    drop(a.listener);
     shared.greeter.borrow_mut().start_draining();
     shared.drain.notify_waiters();
-    let deadline = Instant::now() + shared.timeouts.shutdown;
-    while tokio::time::timeout_at(deadline, conns.join_next())
+    let deadline = Instant::now() + shutdown_timeout;
+    while tokio::time::timeout_at(deadline, a.conns.join_next())
         .await
         .is_ok_and(|next| next.is_some())
     {}
-    conns.shutdown().await;
+    a.conns.shutdown().await;
     Ok(())
 }
 
-fn admit(conns: &mut JoinSet<()>, stream: tokio::net::TcpStream, shared: &Rc<Shared>) {
-    shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
-    conns.spawn_local(conn::run(stream, Rc::clone(shared)));
-    if conns.len() >= shared.max_connections {
-        tracing::warn!(
-            limit = shared.max_connections,
-            "connection limit reached; closing idle keep-alive connections, pausing accepts"
-        );
-        shared.shed.notify_waiters();
+impl Accept {
+    fn admit(&mut self, stream: tokio::net::TcpStream, shared: &Rc<Shared>) {
+        shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
+        self.conns.spawn_local(conn::run(stream, Rc::clone(shared)));
+        if let Some(batch) = self.gate.on_admitted(self.conns.len()) {
+            shared.shed_quota.set(batch);
+            shared.shed.notify_waiters();
+        }
     }
-}
 
-async fn accept_failed(e: io::Error, shared: &Shared) {
-    let exhausted = matches!(
-        e.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    );
-    if !exhausted {
-        return;
+    fn failed(&mut self, e: &io::Error, shared: &Shared) {
+        let errno = e.raw_os_error().unwrap_or(libc::EIO);
+        let open = self.conns.len();
+        if self.gate.on_error(errno, std::time::Instant::now(), open) != AfterError::Retry {
+            shared.stats.accept_pauses.fetch_add(1, Ordering::Relaxed);
+        }
     }
-    shared.stats.accept_pauses.fetch_add(1, Ordering::Relaxed);
-    let now = Instant::now();
-    if shared
-        .exhaustion_logged
-        .get()
-        .is_none_or(|t| now >= t + Duration::from_secs(1))
-    {
-        shared.exhaustion_logged.set(Some(now));
-        tracing::warn!("accept failed ({e}); pausing accepts, still serving open connections");
-    }
-    sleep(ACCEPT_BACKOFF).await;
 }
 
 async fn refresh_date(shared: Rc<Shared>) {

@@ -1,122 +1,105 @@
-//! Accepting on a worker's listener: multishot accept and its re-arming, the back-off when
-//! descriptors run out, and the connection limit (idle keep-alive connections go first).
+//! Accepting on a worker's listener: the multishot accept, re-armed whenever it ends, and
+//! paused or resumed as the shared policy ([`Gate`]) says.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
-use super::ring::Completion;
-use super::token::{Kind, Token};
-use super::worker::{self, Worker, ms};
+use super::Op;
+use crate::backend::Stats;
+use crate::backend::policy::{AfterError, Gate};
+use crate::uring::{Completion, Ring, Token};
 
-/// Why accepting is on or off.
-#[derive(Debug, Default)]
-pub struct AcceptState {
+pub(super) struct Acceptor {
+    /// `None` once draining: nothing more is accepted.
+    listener: Option<socket2::Socket>,
     /// A multishot accept is in flight (until its final completion).
     armed: bool,
-    /// Out of descriptors: retry at this worker-clock millisecond.
-    paused_until: Option<u64>,
-    /// At the connection limit: resume when a connection ends.
-    at_limit: bool,
-    /// When descriptor exhaustion was last logged, to log at most once a second.
-    last_logged: Option<u64>,
+    gate: Gate,
+    stats: Arc<Stats>,
 }
 
-impl Worker {
-    pub(super) fn arm_accept(&mut self) {
-        let a = &self.accept;
-        if a.armed || a.paused_until.is_some() || a.at_limit {
-            return;
+impl Acceptor {
+    pub fn new(listener: socket2::Socket, limit: usize, stats: Arc<Stats>) -> Acceptor {
+        Acceptor {
+            listener: Some(listener),
+            armed: false,
+            gate: Gate::new(limit),
+            stats,
         }
+    }
+
+    /// Arms the multishot accept if the policy allows and none is in flight. A refused
+    /// submission counts as an accept error: a back-off, retried from the timer.
+    pub fn arm(&mut self, ring: &mut Ring<Op>, now: Instant, open: usize) {
         let Some(listener) = &self.listener else {
             return;
         };
-        self.ring
-            .accept_multi(listener.as_raw_fd(), Token::global(Kind::Accept));
-        self.accept.armed = true;
-    }
-
-    pub(super) fn stop_accepting(&mut self) {
-        if self.accept.armed {
-            self.ring.cancel(Token::global(Kind::Accept));
+        if self.armed || !self.gate.is_open() {
+            return;
         }
-    }
-
-    pub(super) fn on_accept(&mut self, c: &Completion<Vec<u8>>) {
-        if !c.more() {
-            self.accept.armed = false;
-        }
-        if c.result >= 0 {
-            let fd = worker::adopt(c.result);
-            if self.listener.is_some() {
-                self.admit(fd);
-                self.check_limit();
+        match ring.accept_multi(listener.as_raw_fd(), Token::global(Op::Accept)) {
+            Ok(()) => self.armed = true,
+            Err(e) => {
+                let errno = e.raw_os_error().unwrap_or(libc::EAGAIN);
+                let _ = self.gate.on_error(errno, now, open);
             }
-        } else {
-            self.accept_failed(-c.result);
-        }
-        self.arm_accept();
-    }
-
-    fn accept_failed(&mut self, errno: i32) {
-        if !matches!(
-            errno,
-            libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM
-        ) {
-            // ECANCELED (our own cancel), ECONNABORTED and the like: nothing to do.
-            return;
-        }
-        self.stats.accept_pauses.fetch_add(1, Ordering::Relaxed);
-        self.accept.paused_until = Some(self.now + ms(worker::ACCEPT_BACKOFF));
-        self.stop_accepting();
-        if self.accept.last_logged.is_none_or(|t| self.now >= t + 1000) {
-            self.accept.last_logged = Some(self.now);
-            let cause = std::io::Error::from_raw_os_error(errno);
-            tracing::warn!(
-                connections = self.conns.len(),
-                "accept failed ({cause}); pausing accepts, still serving open connections"
-            );
         }
     }
 
-    /// From the periodic timer: try accepting again after a descriptor back-off.
-    pub(super) fn retry_accept(&mut self) {
-        if self.accept.paused_until.is_some_and(|t| self.now >= t) {
-            self.accept.paused_until = None;
-            self.arm_accept();
+    /// An accept completion: the new connection (unless draining), after applying the
+    /// policy to a failure and re-arming.
+    pub fn on_completion(
+        &mut self,
+        ring: &mut Ring<Op>,
+        c: Completion<Op, Vec<u8>>,
+        now: Instant,
+        open: usize,
+    ) -> Option<OwnedFd> {
+        if !c.more() {
+            self.armed = false;
+        }
+        if c.result < 0 && self.gate.on_error(-c.result, now, open) != AfterError::Retry {
+            self.stats.accept_pauses.fetch_add(1, Ordering::Relaxed);
+        }
+        self.arm(ring, now, open);
+        c.accepted.filter(|_| self.listener.is_some())
+    }
+
+    /// From the periodic timer: accept again once a back-off has passed.
+    pub fn on_tick(&mut self, ring: &mut Ring<Op>, now: Instant, open: usize) {
+        if self.gate.poll_resume(now) {
+            self.arm(ring, now, open);
         }
     }
 
-    /// At the limit, close idle keep-alive connections first; pause accepting if none.
-    fn check_limit(&mut self) {
-        if self.conns.len() < self.max_connections || self.accept.at_limit {
-            return;
+    /// A connection was admitted; the answer is how many idle ones to shed, at the limit.
+    pub fn on_admitted(&mut self, ring: &mut Ring<Op>, open: usize) -> Option<usize> {
+        let shed = self.gate.on_admitted(open);
+        if shed.is_some() {
+            self.cancel(ring);
         }
-        let idle: Vec<usize> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.is_reusable())
-            .map(|(s, _)| s)
-            .take(worker::SHED_BATCH)
-            .collect();
-        tracing::warn!(
-            limit = self.max_connections,
-            closing_idle = idle.len(),
-            "connection limit reached; pausing accepts"
-        );
-        idle.into_iter().for_each(|slot| self.close(slot));
-        self.accept.at_limit = true;
-        self.stop_accepting();
+        shed
     }
 
     /// A connection ended: resume accepting if the limit paused it.
-    pub(super) fn below_limit(&mut self) {
-        if self.accept.at_limit && self.conns.len() < self.max_connections {
-            self.accept.at_limit = false;
-            tracing::info!(
-                limit = self.max_connections,
-                "below the connection limit; accepting again"
-            );
-            self.arm_accept();
+    pub fn on_closed(&mut self, ring: &mut Ring<Op>, now: Instant, open: usize) {
+        if self.gate.on_closed(open) {
+            self.arm(ring, now, open);
+        }
+    }
+
+    /// Graceful shutdown: stop accepting for good and close the listener.
+    pub fn stop(&mut self, ring: &mut Ring<Op>) {
+        self.cancel(ring);
+        self.listener = None;
+    }
+
+    fn cancel(&mut self, ring: &mut Ring<Op>) {
+        if self.armed {
+            // Failing to cancel leaves it running; its connections are then still served.
+            let _ = ring.cancel_accept(Token::global(Op::Accept));
         }
     }
 }

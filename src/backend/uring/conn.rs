@@ -3,11 +3,12 @@
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use crate::backend::flow::{Flow, Phase};
+use crate::proto::Flow;
+use crate::uring::Generation;
 
 /// The connection's multishot receive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Recv {
+pub(super) enum Recv {
     Off,
     Armed,
     /// A cancel was submitted; the final completion is still to come.
@@ -15,10 +16,10 @@ pub enum Recv {
 }
 
 #[derive(Debug)]
-pub struct Conn {
+pub(super) struct Conn {
     /// `None` once closed; the slot stays until `recv` is off and no send is in flight.
     pub fd: Option<OwnedFd>,
-    pub generation: u32,
+    pub generation: Generation,
     pub flow: Flow,
     /// Output not yet handed to the kernel. Unallocated on an idle connection.
     pub out: Vec<u8>,
@@ -27,23 +28,18 @@ pub struct Conn {
     pub recv: Recv,
     /// `SHUT_WR` was sent; waiting for the peer's end of stream.
     pub lingering: bool,
-    pub phase: Phase,
-    /// Worker-clock milliseconds at which `phase` times out.
-    pub deadline: u64,
 }
 
 impl Conn {
-    pub fn new(fd: OwnedFd, generation: u32, deadline: u64) -> Conn {
+    pub fn new(fd: OwnedFd, generation: Generation, flow: Flow) -> Conn {
         Conn {
             fd: Some(fd),
             generation,
-            flow: Flow::default(),
+            flow,
             out: Vec::new(),
             sending: false,
             recv: Recv::Off,
             lingering: false,
-            phase: Phase::Head,
-            deadline,
         }
     }
 
@@ -51,18 +47,13 @@ impl Conn {
         self.fd.as_ref().map(AsRawFd::as_raw_fd)
     }
 
-    /// Output is pending, in flight or queued.
-    pub fn writing(&self) -> bool {
-        self.sending || !self.out.is_empty()
-    }
-
     /// Closed, and the kernel holds nothing of it any more: the slot can be reused.
     pub fn is_settled(&self) -> bool {
         self.fd.is_none() && self.recv == Recv::Off && !self.sending
     }
 
-    /// Idle keep-alive: a request was served and nothing is pending (nginx's "reusable").
+    /// Open and idle between requests: the first to close at the connection limit.
     pub fn is_reusable(&self) -> bool {
-        self.fd.is_some() && !self.writing() && self.phase == Phase::Idle && self.flow.is_idle()
+        self.fd.is_some() && self.flow.is_idle()
     }
 }

@@ -1,25 +1,42 @@
 //! The io_uring backend: one ring and one `SO_REUSEPORT` listener per worker thread,
 //! multishot accept, multishot receive from a provided buffer ring, owned send buffers,
-//! one periodic timer, shutdown woken through an eventfd. It moves bytes; `proto` decides.
-//!
-//! `unsafe` lives only in `ring.rs` (submissions) and `bufring.rs` (the buffer ring).
+//! one periodic timer, shutdown woken through an eventfd. It moves bytes; the connection
+//! flow in `proto` decides. The ring itself is the driver in `crate::uring`.
 
 mod accept;
-mod bufring;
 mod conn;
-pub(crate) mod cursor;
-pub mod probe;
-pub(crate) mod ring;
-pub(crate) mod token;
 mod worker;
 
 use std::io;
 
 use super::{Waker, WorkerHandle, WorkerSpec, start_worker};
+use crate::uring::{OpKind, eventfd};
+
+/// What a worker's submissions are for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Accept,
+    Recv,
+    Send,
+    Tick,
+    Wake,
+}
+
+impl OpKind for Op {
+    fn code(self) -> u8 {
+        self as u8
+    }
+
+    fn from_code(code: u8) -> Option<Op> {
+        [Op::Accept, Op::Recv, Op::Send, Op::Tick, Op::Wake]
+            .into_iter()
+            .find(|op| op.code() == code)
+    }
+}
 
 /// Starts a worker; returns once its ring is set up (or failed to).
-pub fn spawn(spec: WorkerSpec<'_>) -> io::Result<(WorkerHandle, &'static str)> {
-    let wake = ring::eventfd()?;
+pub(crate) fn spawn(spec: WorkerSpec<'_>) -> io::Result<WorkerHandle> {
+    let wake = eventfd()?;
     let waker = Waker::EventFd(std::fs::File::from(wake.try_clone()?));
     let WorkerSpec {
         index,
@@ -31,10 +48,14 @@ pub fn spawn(spec: WorkerSpec<'_>) -> io::Result<(WorkerHandle, &'static str)> {
     let config = config.clone();
     let setup = move || {
         let worker = worker::Worker::new(&config, listener, wake, stats, max_connections)?;
-        let setup = worker.setup();
+        let setup = worker.setup().to_string();
         Ok((worker, setup))
     };
     let (thread, setup) =
         start_worker(format!("greeter-uring-{index}"), setup, worker::Worker::run)?;
-    Ok((WorkerHandle { thread, waker }, setup))
+    Ok(WorkerHandle {
+        thread,
+        waker,
+        setup,
+    })
 }

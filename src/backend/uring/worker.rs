@@ -1,5 +1,6 @@
-//! The io_uring worker: one ring, one listener, its connections and the event loop that
-//! turns completions into protocol calls and new submissions. Moves bytes only.
+//! The io_uring worker: one ring, one listener, its connections, and the event loop that
+//! turns completions into flow calls and the flow's actions into submissions. Moves bytes
+//! only; the flow decides what to read, write and close, and when.
 
 use std::io;
 use std::mem;
@@ -10,41 +11,33 @@ use std::time::{Duration, Instant, SystemTime};
 
 use slab::Slab;
 
+use super::Op;
+use super::accept::Acceptor;
 use super::conn::{Conn, Recv};
-use super::cursor::SendCursor;
-use super::ring::{self, Completion, Ring};
-use super::token::{Kind, Token};
-use crate::backend::Stats;
-use crate::backend::flow::{Action, Flow, Phase};
-use crate::config::{Config, Timeouts};
-use crate::proto::Greeter;
+use crate::backend::{Spares, Stats};
+use crate::config::Config;
+use crate::proto::{Action, Flow, Greeter, Timeouts};
+use crate::uring::{Completion, Generation, Ring, SendCursor, Setup, Token};
 
-/// Spare output buffers kept for reuse; more are freed.
-const SPARE_BUFFERS: usize = 256;
-/// Idle keep-alive connections closed at once when the connection limit is reached.
-pub(super) const SHED_BATCH: usize = 32;
-/// How long accepting pauses after the process runs out of descriptors.
-pub(super) const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-
-pub struct Worker {
-    pub(super) ring: Ring,
-    pub(super) listener: Option<socket2::Socket>,
+pub(super) struct Worker {
+    ring: Ring<Op>,
+    acceptor: Acceptor,
     wake: OwnedFd,
-    pub(super) conns: Slab<Conn>,
-    pub(super) greeter: Greeter,
-    timeouts: Timeouts,
+    conns: Slab<Conn>,
+    greeter: Greeter,
+    /// The timer's period.
     tick: Duration,
-    start: Instant,
-    /// Milliseconds since `start`, read once per loop turn.
-    pub(super) now: u64,
-    spare: Vec<Vec<u8>>,
+    /// Whether the periodic timer is in flight (a refused submission is retried).
+    ticking: bool,
+    /// Read once per loop turn.
+    now: Instant,
+    spares: Spares,
     /// Receives that ran out of buffers, re-armed once the turn returned them.
-    starved: Vec<(usize, u32)>,
-    pub(super) accept: super::accept::AcceptState,
-    drain_deadline: Option<u64>,
-    next_generation: u32,
-    pub(super) stats: Arc<Stats>,
-    pub(super) max_connections: usize,
+    starved: Vec<(usize, Generation)>,
+    shutdown_timeout: Duration,
+    drain_deadline: Option<Instant>,
+    generation: Generation,
+    stats: Arc<Stats>,
 }
 
 impl Worker {
@@ -56,127 +49,137 @@ impl Worker {
         max_connections: usize,
     ) -> io::Result<Worker> {
         let mut ring = Ring::new(config.uring.sq_entries)?;
-        ring.register_buffers(0, config.uring.recv_buffers, config.uring.recv_buffer_size)?;
+        let u = &config.uring;
+        ring.register_buffers(0, u.recv_buffers, u.recv_buffer_size)?;
         Ok(Worker {
             ring,
-            listener: Some(listener),
+            acceptor: Acceptor::new(listener, max_connections, Arc::clone(&stats)),
             wake,
             conns: Slab::new(),
             greeter: Greeter::new(config.proto.clone(), SystemTime::now()),
-            timeouts: config.timeouts,
-            tick: tick_for(&config.timeouts),
-            start: Instant::now(),
-            now: 0,
-            spare: Vec::new(),
+            tick: tick_for(&config.proto.timeouts),
+            ticking: false,
+            now: Instant::now(),
+            spares: Spares::default(),
             starved: Vec::new(),
-            accept: Default::default(),
+            shutdown_timeout: config.shutdown_timeout,
             drain_deadline: None,
-            next_generation: 0,
+            generation: Generation::default(),
             stats,
-            max_connections,
         })
     }
 
-    pub fn setup(&self) -> &'static str {
+    pub fn setup(&self) -> Setup {
         self.ring.setup()
     }
 
     /// Serves until shut down and every connection is closed.
     pub fn run(mut self) -> io::Result<()> {
-        self.arm_accept();
-        self.ring.timeout(self.tick, Token::global(Kind::Timer));
-        self.ring
-            .read_wake(self.wake.as_raw_fd(), Token::global(Kind::Wake));
+        let wake = Token::global(Op::Wake);
+        self.ring.read_eventfd(self.wake.as_raw_fd(), wake)?;
+        self.acceptor.arm(&mut self.ring, self.now, 0);
         let mut batch = Vec::with_capacity(256);
         while self.drain_deadline.is_none() || !self.conns.is_empty() {
+            self.arm_tick();
             self.ring.submit_and_wait()?;
-            self.now = self.start.elapsed().as_millis() as u64;
+            self.now = Instant::now();
             self.ring.drain(&mut batch);
             batch.drain(..).for_each(|c| self.on_completion(c));
             self.rearm_starved();
         }
-        self.wind_down()
+        self.ring.finish()
     }
 
-    fn on_completion(&mut self, c: Completion<Vec<u8>>) {
-        match c.token.kind {
-            Kind::Accept => self.on_accept(&c),
-            Kind::Recv => self.on_recv(&c),
-            Kind::Send => self.on_send(c),
-            Kind::Timer => self.on_tick(),
-            Kind::Wake => self.start_draining(),
-            // The server makes no outgoing connections.
-            Kind::Ignore | Kind::Connect => {}
+    fn on_completion(&mut self, c: Completion<Op, Vec<u8>>) {
+        match c.token.kind() {
+            Op::Accept => {
+                let open = self.conns.len();
+                let accepted = self
+                    .acceptor
+                    .on_completion(&mut self.ring, c, self.now, open);
+                accepted.into_iter().for_each(|fd| self.admit(fd));
+            }
+            Op::Recv => self.on_recv(&c),
+            Op::Send => self.on_send(c),
+            Op::Tick => self.on_tick(),
+            Op::Wake => self.start_draining(),
         }
     }
 
     /// Registers a freshly accepted connection and starts receiving on it.
-    pub(super) fn admit(&mut self, fd: OwnedFd) {
-        self.next_generation = self.next_generation.wrapping_add(1);
-        let deadline = self.now + ms(self.timeouts.header);
-        let slot = self
-            .conns
-            .insert(Conn::new(fd, self.next_generation, deadline));
-        self.arm_recv(slot);
+    fn admit(&mut self, fd: OwnedFd) {
+        self.generation = self.generation.next();
+        let flow = Flow::new(&self.greeter, self.now);
+        let slot = self.conns.insert(Conn::new(fd, self.generation, flow));
         self.stats.accepted.fetch_add(1, Ordering::Relaxed);
         self.stats.open.fetch_add(1, Ordering::Relaxed);
+        self.resume_reading(slot);
+        if let Some(batch) = self.acceptor.on_admitted(&mut self.ring, self.conns.len()) {
+            self.shed(batch);
+        }
     }
 
-    fn on_recv(&mut self, c: &Completion<Vec<u8>>) {
-        let slot = self.live(c.token);
-        if let Some(slot) = slot
-            && !c.more()
-        {
+    /// At the connection limit: close up to `batch` idle keep-alive connections.
+    fn shed(&mut self, batch: usize) {
+        let idle: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.is_reusable())
+            .map(|(slot, _)| slot)
+            .take(batch)
+            .collect();
+        idle.into_iter().for_each(|slot| self.close(slot));
+    }
+
+    fn on_recv(&mut self, c: &Completion<Op, Vec<u8>>) {
+        let Some(slot) = self.live(c.token) else {
+            return; // a completion of a slot since reused; its buffer goes back by itself
+        };
+        if !c.more() {
             self.conns[slot].recv = Recv::Off;
         }
-        let Some(slot) = slot.filter(|&s| self.conns[s].fd.is_some()) else {
-            // Late data for a closed (or reused) slot: hand the buffer back, drop the rest.
-            if let Some(bid) = c.buffer() {
-                drop(self.ring.checkout(bid, 0));
-            }
-            return slot.into_iter().for_each(|s| self.settle(s));
-        };
+        if self.conns[slot].fd.is_none() {
+            return self.settle(slot);
+        }
         let action = match c.result {
             n if n > 0 => self.feed(slot, c.buffer(), n as usize),
-            0 => self.with_output(slot, |flow, g, out| flow.on_eof(g, out)),
+            0 => self.step(slot, Flow::handle_eof),
             e if -e == libc::ENOBUFS => return self.starve(slot),
-            // Our own cancel (backpressure): reading resumes if the flow wants it by now.
-            e if -e == libc::ECANCELED => return self.resume_reading(slot),
-            _ => return self.abort(slot),
+            // Our own cancel (backpressure), or a multishot the kernel ended: carry on.
+            e if -e == libc::ECANCELED => self.conns[slot].flow.poll_action(),
+            _ => Action::Abort,
         };
         self.apply(slot, action);
     }
 
     /// Parses a filled buffer in place and hands it straight back to the kernel.
     fn feed(&mut self, slot: usize, bid: Option<u16>, len: usize) -> Action {
-        let Some(bid) = bid else { return Action::Read };
+        let Some(bid) = bid else {
+            return self.conns[slot].flow.poll_action();
+        };
         let Worker {
             ring,
             conns,
             greeter,
-            spare,
+            spares,
+            now,
             ..
         } = self;
         let conn = &mut conns[slot];
         let data = ring.checkout(bid, len);
-        conn.flow
-            .on_input(greeter, &data, lend(&mut conn.out, spare))
+        let out = spares.lend(&mut conn.out);
+        conn.flow.handle_input(greeter, &data, out, *now)
     }
 
     /// Runs a flow step that may produce output.
-    fn with_output(
+    fn step(
         &mut self,
         slot: usize,
-        step: impl FnOnce(&mut Flow, &Greeter, &mut Vec<u8>) -> Action,
+        step: impl FnOnce(&mut Flow, &Greeter, &mut Vec<u8>, Instant) -> Action,
     ) -> Action {
-        let Worker {
-            conns,
-            greeter,
-            spare,
-            ..
-        } = self;
-        let conn = &mut conns[slot];
-        step(&mut conn.flow, greeter, lend(&mut conn.out, spare))
+        let conn = &mut self.conns[slot];
+        let out = self.spares.lend(&mut conn.out);
+        step(&mut conn.flow, &self.greeter, out, self.now)
     }
 
     fn starve(&mut self, slot: usize) {
@@ -187,134 +190,126 @@ impl Worker {
     /// Re-arms receives that found no buffer; by the end of a turn all are returned.
     fn rearm_starved(&mut self) {
         for (slot, generation) in mem::take(&mut self.starved) {
-            if self
-                .conns
-                .get(slot)
-                .is_some_and(|c| c.generation == generation)
-            {
-                self.resume_reading(slot);
+            let conn = self.conns.get(slot).filter(|c| c.generation == generation);
+            if let Some(action) = conn.map(|c| c.flow.poll_action()) {
+                self.apply(slot, action);
             }
         }
     }
 
-    fn on_send(&mut self, c: Completion<Vec<u8>>) {
+    fn on_send(&mut self, c: Completion<Op, Vec<u8>>) {
         let mut cursor = c.sent.expect("a send completion returns its buffer");
-        let slot = c.token.slot as usize;
-        self.conns[slot].sending = false;
+        let slot = c.token.slot(); // a send in flight keeps its slot alive
+        let conn = &mut self.conns[slot];
+        conn.sending = false;
         if c.result < 0 {
-            self.recycle(cursor.into_inner());
+            self.spares.recycle(cursor.into_inner());
             return self.abort(slot);
         }
-        let conn = &mut self.conns[slot];
         if c.result > 0 {
-            // Progress: a reader that keeps reading is not stalled, however long it takes.
-            conn.deadline = self.now + ms(self.timeouts.idle);
+            conn.flow.handle_progress(&self.greeter, self.now);
         }
         if conn.fd.is_some() && !cursor.advance(c.result as usize) {
-            return self.send(slot, cursor);
+            return self.send(slot, cursor); // a short send continues from its offset
         }
-        self.recycle(cursor.into_inner());
+        self.spares.recycle(cursor.into_inner());
         if self.conns[slot].fd.is_none() {
             return self.settle(slot);
         }
         let action = match self.conns[slot].out.is_empty() {
-            true => self.with_output(slot, |flow, g, out| flow.on_flushed(g, out)),
-            false => Action::Read,
+            true => self.step(slot, Flow::handle_flushed),
+            false => self.conns[slot].flow.poll_action(),
         };
         self.apply(slot, action);
     }
 
-    /// Acts on what the flow asked for, then writes or closes.
+    /// Acts on what the flow said: reading on or off, then writing, closing or lingering.
     fn apply(&mut self, slot: usize, action: Action) {
         match action {
-            Action::Read => self.resume_reading(slot),
+            Action::Abort => return self.abort(slot),
             Action::Hold => self.pause_reading(slot),
-            Action::Close { .. } => {}
+            a if a.reads() => self.resume_reading(slot),
+            _ => {}
         }
-        self.flush(slot);
-        if self.conns.contains(slot) {
-            self.update_deadline(slot);
-        }
-    }
-
-    /// Starts a send if output waits and none is in flight; closes a flushed, closing one.
-    fn flush(&mut self, slot: usize) {
-        let conn = &mut self.conns[slot];
-        if conn.sending || conn.fd.is_none() {
+        // A refused submission may have dropped the connection.
+        let Some(conn) = self.conns.get_mut(slot) else {
             return;
+        };
+        if conn.sending || conn.fd.is_none() {
+            return; // the send's completion carries on
         }
         if !conn.out.is_empty() {
             let buf = mem::take(&mut conn.out);
             return self.send(slot, SendCursor::new(buf));
         }
-        let idle_out = mem::take(&mut conn.out);
-        self.recycle(idle_out);
-        let conn = &mut self.conns[slot];
-        if self.drain_deadline.is_some() && !conn.flow.is_closing() {
-            let _ = conn.flow.on_shutdown();
-        }
-        if conn.flow.is_closing() {
-            self.finish(slot);
+        self.spares.recycle(mem::take(&mut conn.out));
+        match action {
+            Action::Close { linger: false } => self.close(slot),
+            Action::Close { linger: true } => self.linger(slot),
+            _ => {}
         }
     }
 
     fn send(&mut self, slot: usize, cursor: SendCursor<Vec<u8>>) {
         let conn = &mut self.conns[slot];
         let Some(fd) = conn.raw_fd() else {
-            return self.recycle(cursor.into_inner());
+            return self.spares.recycle(cursor.into_inner());
         };
-        conn.sending = true;
-        let token = Token::new(Kind::Send, slot, conn.generation);
-        self.ring.send(fd, cursor, token);
+        let token = Token::new(Op::Send, slot, conn.generation);
+        match self.ring.send(fd, cursor, token) {
+            Ok(()) => conn.sending = true,
+            Err(e) => self.refused(slot, &e),
+        }
     }
 
-    /// The output is written and the flow is closing: linger or close.
-    fn finish(&mut self, slot: usize) {
+    /// The output is written and the flow wants to linger: shut down writing once.
+    fn linger(&mut self, slot: usize) {
         let conn = &mut self.conns[slot];
-        if !conn.flow.lingers() {
-            return self.close(slot);
-        }
-        if !conn.lingering {
+        if let Some(fd) = conn.raw_fd().filter(|_| !conn.lingering) {
             conn.lingering = true;
-            if let Some(fd) = conn.raw_fd() {
-                self.ring.shutdown_write(fd);
+            if let Err(e) = self.ring.shutdown_write(fd) {
+                self.refused(slot, &e);
             }
-            self.resume_reading(slot);
         }
     }
 
     fn resume_reading(&mut self, slot: usize) {
-        let conn = &self.conns[slot];
-        if conn.recv == Recv::Off && conn.fd.is_some() && conn.flow.wants_input() {
-            self.arm_recv(slot);
-        }
-    }
-
-    fn arm_recv(&mut self, slot: usize) {
         let conn = &mut self.conns[slot];
-        let Some(fd) = conn.raw_fd() else { return };
-        conn.recv = Recv::Armed;
-        self.ring
-            .recv_multi(fd, Token::new(Kind::Recv, slot, conn.generation));
+        let Some(fd) = conn.raw_fd().filter(|_| conn.recv == Recv::Off) else {
+            return;
+        };
+        let token = Token::new(Op::Recv, slot, conn.generation);
+        match self.ring.recv_multi(fd, token) {
+            Ok(()) => conn.recv = Recv::Armed,
+            Err(e) => self.refused(slot, &e),
+        }
     }
 
     fn pause_reading(&mut self, slot: usize) {
         let conn = &mut self.conns[slot];
         if conn.recv == Recv::Armed {
-            conn.recv = Recv::Cancelling;
-            self.ring
-                .cancel(Token::new(Kind::Recv, slot, conn.generation));
+            let token = Token::new(Op::Recv, slot, conn.generation);
+            // If the cancel is refused, reading goes on; the flow bounds what it holds.
+            if self.ring.cancel_recv(token).is_ok() {
+                conn.recv = Recv::Cancelling;
+            }
         }
     }
 
+    /// The ring refused a submission for this connection: drop it rather than stall it.
+    fn refused(&mut self, slot: usize, e: &io::Error) {
+        tracing::debug!("closing a connection: {e}");
+        self.abort(slot);
+    }
+
     /// Closes the descriptor now, cancelling whatever is in flight on it.
-    pub(super) fn close(&mut self, slot: usize) {
+    fn close(&mut self, slot: usize) {
         let conn = &mut self.conns[slot];
         if let Some(fd) = conn.fd.take() {
-            if conn.recv == Recv::Armed || conn.sending {
-                self.ring.cancel_fd(fd.as_raw_fd());
-            }
-            if conn.recv == Recv::Armed {
+            let busy = conn.recv == Recv::Armed || conn.sending;
+            // A refused cancel leaves the operations to end on their own (the peer's
+            // reset or end of stream); the slot settles then.
+            if busy && self.ring.cancel_fd(fd.as_raw_fd()).is_ok() && conn.recv == Recv::Armed {
                 conn.recv = Recv::Cancelling;
             }
             self.ring.close(fd);
@@ -322,10 +317,10 @@ impl Worker {
         self.settle(slot);
     }
 
-    /// Drops the connection at once: errors, resets, stalled writers, forced shutdown.
-    pub(super) fn abort(&mut self, slot: usize) {
+    /// Drops the connection at once, pending output and all.
+    fn abort(&mut self, slot: usize) {
         let out = mem::take(&mut self.conns[slot].out);
-        self.recycle(out);
+        self.spares.recycle(out);
         self.close(slot);
     }
 
@@ -336,63 +331,50 @@ impl Worker {
         }
         let conn = self.conns.remove(slot);
         self.stats.open.fetch_sub(1, Ordering::Relaxed);
-        self.recycle(conn.out);
-        self.below_limit();
-    }
-
-    fn recycle(&mut self, mut buf: Vec<u8>) {
-        if buf.capacity() > 0 && self.spare.len() < SPARE_BUFFERS {
-            buf.clear();
-            self.spare.push(buf);
-        }
-    }
-
-    fn update_deadline(&mut self, slot: usize) {
-        let conn = &mut self.conns[slot];
-        let phase = conn.flow.phase(conn.writing());
-        if phase != conn.phase {
-            conn.phase = phase;
-            conn.deadline = self.now + ms(phase.timeout(&self.timeouts));
-        }
+        self.spares.recycle(conn.out);
+        let open = self.conns.len();
+        self.acceptor.on_closed(&mut self.ring, self.now, open);
     }
 
     /// Live connection addressed by a token, or `None` for a completion that outlived it.
-    fn live(&self, token: Token) -> Option<usize> {
-        let slot = token.slot as usize;
-        self.conns
-            .get(slot)
-            .filter(|c| c.generation & super::token::GEN_MASK == token.generation)
-            .map(|_| slot)
+    fn live(&self, token: Token<Op>) -> Option<usize> {
+        let slot = token.slot();
+        let conn = self.conns.get(slot)?;
+        (conn.generation == token.generation()).then_some(slot)
+    }
+
+    fn arm_tick(&mut self) {
+        if !self.ticking {
+            match self.ring.timeout(self.tick, Token::global(Op::Tick)) {
+                Ok(()) => self.ticking = true,
+                Err(e) => tracing::warn!("cannot arm the worker's timer, retrying: {e}"),
+            }
+        }
     }
 
     /// The periodic timer: Date, deadlines, accept back-off, forced shutdown.
     fn on_tick(&mut self) {
+        self.ticking = false;
         self.greeter.set_time(SystemTime::now());
         let forced = self.drain_deadline.is_some_and(|d| self.now >= d);
+        let now = self.now;
         let expired: Vec<usize> = self
             .conns
             .iter()
-            // Strictly past: `now` is truncated to the millisecond, so `<=` could fire early.
-            .filter(|(_, c)| forced || c.deadline < self.now)
+            .filter(|(_, c)| c.fd.is_some() && (forced || c.flow.poll_timeout() <= now))
             .map(|(slot, _)| slot)
             .collect();
         for slot in expired {
-            self.expire(slot, forced);
+            let action = match forced {
+                true => Action::Abort,
+                false => self.step(slot, Flow::handle_timeout),
+            };
+            self.apply(slot, action);
         }
-        self.retry_accept();
+        self.acceptor.on_tick(&mut self.ring, now, self.conns.len());
         if self.drain_deadline.is_some() {
             tracing::debug!(connections = self.conns.len(), "draining");
         }
-        self.ring.timeout(self.tick, Token::global(Kind::Timer));
-    }
-
-    fn expire(&mut self, slot: usize, forced: bool) {
-        let conn = &self.conns[slot];
-        if forced || conn.fd.is_none() || matches!(conn.phase, Phase::Write | Phase::Linger) {
-            return self.abort(slot);
-        }
-        let action = self.with_output(slot, |flow, g, out| flow.on_timeout(g, out));
-        self.apply(slot, action);
     }
 
     /// Graceful shutdown: stop accepting, close idle connections, let busy ones finish.
@@ -401,43 +383,25 @@ impl Worker {
             return;
         }
         self.greeter.start_draining();
-        self.drain_deadline = Some(self.now + ms(self.timeouts.shutdown));
-        self.stop_accepting();
-        self.listener = None;
-        let slots: Vec<usize> = self.conns.iter().map(|(slot, _)| slot).collect();
-        for slot in slots {
-            self.flush(slot);
+        self.drain_deadline = Some(self.now + self.shutdown_timeout);
+        self.acceptor.stop(&mut self.ring);
+        let open: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.fd.is_some())
+            .map(|(slot, _)| slot)
+            .collect();
+        for slot in open {
+            let action = self.conns[slot]
+                .flow
+                .handle_shutdown(&self.greeter, self.now);
+            self.apply(slot, action);
         }
     }
-
-    /// Cancels what is left (timer), waits for the kernel to finish with every buffer,
-    /// then unregisters the buffer ring.
-    fn wind_down(mut self) -> io::Result<()> {
-        self.ring.cancel(Token::global(Kind::Timer));
-        self.ring.finish()
-    }
-}
-
-/// Gives an unallocated output buffer a spare one: idle connections hold none.
-fn lend<'a>(out: &'a mut Vec<u8>, spare: &mut Vec<Vec<u8>>) -> &'a mut Vec<u8> {
-    if out.capacity() == 0 {
-        *out = spare.pop().unwrap_or_default();
-    }
-    out
-}
-
-/// Milliseconds, saturating.
-pub(super) fn ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 2)
 }
 
 /// The timer period: fine enough for the shortest timeout, at most 100 ms.
 fn tick_for(t: &Timeouts) -> Duration {
     let shortest = t.header.min(t.idle).min(t.linger);
     (shortest / 4).clamp(Duration::from_millis(5), Duration::from_millis(100))
-}
-
-/// Adopts an accepted descriptor (kept here so `accept` stays free of `ring` details).
-pub(super) fn adopt(fd: i32) -> OwnedFd {
-    ring::adopt_fd(fd)
 }

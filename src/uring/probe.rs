@@ -1,4 +1,4 @@
-//! Whether io_uring can serve here: ring setup, the operations used, the kernel version.
+//! Whether io_uring can run here: ring setup, the operations used, the kernel version.
 //! Sorts failures into "unavailable" (fall back) and real errors (report).
 
 use std::fmt;
@@ -6,11 +6,12 @@ use std::io;
 
 use io_uring::{IoUring, Probe, opcode};
 
-/// Operations the server submits, by name for the log line.
-const NEEDED: [(u8, &str); 8] = [
+/// Operations the driver submits, by name for the log line.
+const NEEDED: [(u8, &str); 9] = [
     (opcode::AcceptMulti::CODE, "ACCEPT"),
     (opcode::RecvMulti::CODE, "RECV"),
     (opcode::Send::CODE, "SEND"),
+    (opcode::Connect::CODE, "CONNECT"),
     (opcode::Timeout::CODE, "TIMEOUT"),
     (opcode::Read::CODE, "READ"),
     (opcode::AsyncCancel::CODE, "ASYNC_CANCEL"),
@@ -51,13 +52,13 @@ impl fmt::Display for Unavailable {
 }
 
 impl Unavailable {
-    /// What the user can do about it.
+    /// What the host's administrator can do about it (the caller adds how to do without).
     pub fn hint(&self) -> &'static str {
         match self {
             Unavailable::Blocked { .. } => {
-                "allow io_uring: `sysctl kernel.io_uring_disabled=0`, or in Docker `--security-opt seccomp=unconfined` (or a profile that allows io_uring_setup, io_uring_enter, io_uring_register); or use --backend tokio"
+                "allow io_uring: `sysctl kernel.io_uring_disabled=0`, or in Docker `--security-opt seccomp=unconfined` (or a profile that allows io_uring_setup, io_uring_enter, io_uring_register)"
             }
-            _ => "upgrade to Linux 6.0 or later with io_uring enabled, or use --backend tokio",
+            _ => "upgrade to Linux 6.0 or later with io_uring enabled",
         }
     }
 }
@@ -80,7 +81,7 @@ pub fn classify(err: io::Error, sysctl: Option<String>) -> ProbeError {
     }
 }
 
-/// Checks that this process can set up a ring with every operation the server uses.
+/// Checks that this process can set up a ring with every operation the driver submits.
 ///
 /// Runs on a short-lived thread: tearing a ring down queues kernel task work on the thread
 /// that created it, which interrupts that thread's next blocking socket call that has a

@@ -1,8 +1,10 @@
 //! A worker's provided buffer ring: the memory the kernel picks receive buffers from.
 //!
-//! Holds the buffer-ring half of the backend's `unsafe`. Every buffer is at any time either
-//! published to the kernel or checked out to exactly one reader ([`Checkout`]), whose
-//! `Drop` hands it back exactly once; `lent` records which, and is checked.
+//! Holds the buffer-ring half of the driver's `unsafe`. Every buffer is at any time
+//! published to the kernel, reported filled by a completion (and not yet claimed), or
+//! checked out to exactly one reader ([`Checkout`]), whose `Drop` hands it back exactly
+//! once. A reported buffer nobody claims goes back at the next [`BufRing::reclaim`], so no
+//! caller can leak one. `state` records which, and is checked.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -56,9 +58,22 @@ pub struct BufRing {
     size: u32,
     /// Our copy of the tail, published to the kernel after each entry is written.
     tail: u16,
-    /// `lent[bid]`: the buffer is checked out to us rather than published to the kernel.
-    lent: Vec<bool>,
+    /// Where each buffer is.
+    state: Vec<State>,
+    /// Buffers in `State::Reported`, to reclaim.
+    reported: Vec<u16>,
     group: u16,
+}
+
+/// Where a buffer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Published: the kernel may fill it.
+    Kernel,
+    /// A completion said the kernel filled it; nobody has claimed it yet.
+    Reported,
+    /// Claimed by a [`Checkout`].
+    CheckedOut,
 }
 
 impl BufRing {
@@ -83,7 +98,8 @@ impl BufRing {
             count,
             size,
             tail: 0,
-            lent: vec![true; count.into()],
+            state: vec![State::CheckedOut; count.into()],
+            reported: Vec::new(),
             group,
         };
         (0..count).for_each(|bid| ring.publish(bid));
@@ -103,14 +119,29 @@ impl BufRing {
         self.group
     }
 
-    /// Takes buffer `bid`, which a completion reported filled with `len` bytes.
-    pub fn checkout(&mut self, bid: u16, len: usize) -> Checkout<'_> {
+    /// A completion reported buffer `bid` filled: it is ours until claimed or reclaimed.
+    pub fn report(&mut self, bid: u16) {
         assert!(
-            bid < self.count && len <= self.size as usize,
-            "kernel reported buffer {bid} with {len} bytes"
+            bid < self.count,
+            "kernel reported buffer {bid} of {}",
+            self.count
         );
-        assert!(!self.lent[usize::from(bid)], "buffer {bid} reported twice");
-        self.lent[usize::from(bid)] = true;
+        let state = &mut self.state[usize::from(bid)];
+        assert_eq!(*state, State::Kernel, "buffer {bid} reported twice");
+        *state = State::Reported;
+        self.reported.push(bid);
+    }
+
+    /// Claims reported buffer `bid`, filled with `len` bytes.
+    pub fn checkout(&mut self, bid: u16, len: usize) -> Checkout<'_> {
+        assert!(len <= self.size as usize, "buffer {bid} with {len} bytes");
+        let state = &mut self.state[usize::from(bid)];
+        assert_eq!(
+            *state,
+            State::Reported,
+            "buffer {bid} claimed but not reported"
+        );
+        *state = State::CheckedOut;
         Checkout {
             ring: self,
             bid,
@@ -118,12 +149,20 @@ impl BufRing {
         }
     }
 
+    /// Hands every reported, unclaimed buffer back to the kernel.
+    pub fn reclaim(&mut self) {
+        while let Some(bid) = self.reported.pop() {
+            if self.state[usize::from(bid)] == State::Reported {
+                self.state[usize::from(bid)] = State::CheckedOut;
+                self.publish(bid);
+            }
+        }
+    }
+
     /// Writes buffer `bid` into the next ring entry and publishes the new tail.
     fn publish(&mut self, bid: u16) {
-        assert!(
-            std::mem::replace(&mut self.lent[usize::from(bid)], false),
-            "buffer {bid} published twice"
-        );
+        let state = std::mem::replace(&mut self.state[usize::from(bid)], State::Kernel);
+        assert_eq!(state, State::CheckedOut, "buffer {bid} published twice");
         let index = usize::from(self.tail & (self.count - 1));
         let addr = self.buffer_ptr(bid) as u64;
         // SAFETY: `index < count`, inside the entries mapping; the kernel reads entries only below the published tail, which does not cover `index` until the store below.
@@ -161,7 +200,7 @@ impl Deref for Checkout<'_> {
     type Target = [u8];
 
     fn deref(&self) -> &[u8] {
-        // SAFETY: the buffer is checked out (`lent`), so the kernel does not write it until `publish` in our `Drop`; `len` was checked against the buffer size.
+        // SAFETY: the buffer is checked out (`State::CheckedOut`), so the kernel does not write it until `publish` in our `Drop`; `len` was checked against the buffer size.
         unsafe { std::slice::from_raw_parts(self.ring.buffer_ptr(self.bid), self.len) }
     }
 }

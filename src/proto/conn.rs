@@ -1,0 +1,335 @@
+//! One connection's flow, shared by every backend: the unfinished-input tail, backpressure,
+//! half-close, lingering after an error, graceful shutdown, and the connection's deadline.
+//! Sans-IO: bytes and the current time come in as arguments (`handle_*`), answers go to a
+//! caller-owned buffer, and the result is an [`Action`] the backend must act on; when the
+//! connection next needs attention is [`Flow::poll_timeout`]. No sockets, no clock reads.
+
+use std::mem;
+use std::time::{Duration, Instant};
+
+use super::{Greeter, Next, Session};
+
+/// What the backend does once the output produced so far is queued.
+#[must_use = "the backend must act on what the flow says"]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Keep (or start) reading.
+    Read,
+    /// Stop reading until all output is written, then call [`Flow::handle_flushed`].
+    Hold,
+    /// Close once the output is written. With `linger`, shut down writing first and keep
+    /// reading (the flow discards it) until the peer ends or the linger deadline passes, so
+    /// the kernel does not answer unread bytes with a reset that destroys the response.
+    Close {
+        /// Drain the client's input briefly before closing.
+        linger: bool,
+    },
+    /// Close now, discarding pending output: a stalled writer, an expired linger, a
+    /// client that overran the input held for it.
+    Abort,
+}
+
+impl Action {
+    /// Whether the backend should have a read armed.
+    pub fn reads(self) -> bool {
+        matches!(self, Action::Read | Action::Close { linger: true })
+    }
+}
+
+/// Per-connection timeouts every backend enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Deadline for a whole request head (and body), from its first byte, or from accept.
+    pub header: Duration,
+    /// Keep-alive connections idle between requests, and writes that make no progress.
+    pub idle: Duration,
+    /// How long a closing connection drains unread input after an error response.
+    pub linger: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            header: Duration::from_secs(10),
+            idle: Duration::from_secs(60),
+            linger: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Which deadline a connection is under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for or reading a request: the header deadline, not reset by bytes.
+    Head,
+    /// Keep-alive between requests.
+    Idle,
+    /// Output pending: the client must keep reading.
+    Write,
+    /// Draining a closing client's input after an error response.
+    Linger,
+}
+
+/// One connection's state. Small: an idle connection holds no buffer.
+#[derive(Debug)]
+pub struct Flow {
+    session: Session,
+    /// Received bytes not consumed yet: an unfinished request, or requests held back by
+    /// backpressure. Empty (and unallocated) on an idle connection.
+    tail: Vec<u8>,
+    /// When the current phase times out.
+    deadline: Instant,
+    phase: Phase,
+    /// Backpressure: `tail` waits until the output is written.
+    held: bool,
+    /// Output was produced and not yet reported written ([`Flow::handle_flushed`]).
+    writing: bool,
+    /// The peer shut down its sending side.
+    eof: bool,
+    /// Set once the connection is to close; the value is whether it lingers.
+    closing: Option<bool>,
+    /// Any byte received yet: a fresh connection is under the header deadline.
+    seen_input: bool,
+    /// Aborted: nothing more is read or written.
+    aborted: bool,
+}
+
+impl Flow {
+    /// A connection accepted at `now`: under the header deadline until its first request.
+    pub fn new(g: &Greeter, now: Instant) -> Flow {
+        Flow {
+            session: Session::default(),
+            tail: Vec::new(),
+            deadline: now + g.timeouts().header,
+            phase: Phase::Head,
+            held: false,
+            writing: false,
+            eof: false,
+            closing: None,
+            seen_input: false,
+            aborted: false,
+        }
+    }
+
+    /// Received bytes; answers are appended to `out`.
+    pub fn handle_input(
+        &mut self,
+        g: &Greeter,
+        data: &[u8],
+        out: &mut Vec<u8>,
+        now: Instant,
+    ) -> Action {
+        self.seen_input = true;
+        let action = match self.closing {
+            Some(_) => self.action(),
+            None if self.held => self.hold_input(g, data),
+            None if !self.tail.is_empty() => {
+                self.tail.extend_from_slice(data);
+                self.run_tail(g, out)
+            }
+            None => self.run(g, data, out),
+        };
+        self.settle(g, action, out, now)
+    }
+
+    /// Every byte of output so far reached the kernel (`out` is empty again): resume held
+    /// input, finish a half-close, start lingering, close an idle connection while
+    /// draining. Output left in `out` counts as still to write.
+    pub fn handle_flushed(&mut self, g: &Greeter, out: &mut Vec<u8>, now: Instant) -> Action {
+        self.writing = false;
+        let action = match self.closing {
+            Some(_) => self.action(),
+            None if mem::take(&mut self.held) => self.run_tail(g, out),
+            None => Action::Read,
+        };
+        self.settle(g, action, out, now)
+    }
+
+    /// A write made progress: a reader that keeps reading is not stalled, however long
+    /// the whole answer takes.
+    pub fn handle_progress(&mut self, g: &Greeter, now: Instant) {
+        if self.phase == Phase::Write {
+            self.deadline = now + timeout(g, Phase::Write);
+        }
+    }
+
+    /// The peer will send nothing more. Requests already received are still answered.
+    pub fn handle_eof(&mut self, g: &Greeter, out: &mut Vec<u8>, now: Instant) -> Action {
+        self.eof = true;
+        let action = match self.closing {
+            // Nothing left to drain from a peer that is done.
+            Some(_) => self.close(false),
+            None if self.held => Action::Hold,
+            None => self.finish_eof(g, out),
+        };
+        self.settle(g, action, out, now)
+    }
+
+    /// [`Flow::poll_timeout`] has passed. A request cut off mid-way is told why (`408`)
+    /// and the connection closes; a stalled writer or an expired linger is aborted.
+    pub fn handle_timeout(&mut self, g: &Greeter, out: &mut Vec<u8>, now: Instant) -> Action {
+        if matches!(self.phase, Phase::Write | Phase::Linger) {
+            return self.abort();
+        }
+        if self.closing.is_none() {
+            let cut_off = self.seen_input && self.mid_request();
+            self.session.handle_timeout(g, cut_off, out);
+        }
+        let action = self.close(false);
+        self.settle(g, action, out, now)
+    }
+
+    /// Graceful shutdown began ([`Greeter::start_draining`]): an idle connection closes
+    /// now; a busy one finishes, its last answer saying `Connection: close`.
+    pub fn handle_shutdown(&mut self, g: &Greeter, now: Instant) -> Action {
+        let action = self.action();
+        self.settle(g, action, &[], now)
+    }
+
+    /// When the connection's current deadline passes; then call [`Flow::handle_timeout`].
+    pub fn poll_timeout(&self) -> Instant {
+        self.deadline
+    }
+
+    /// What the connection should be doing now: the [`Action`] the last `handle_*`
+    /// returned, for a backend whose own I/O state changed since (a read ended).
+    pub fn poll_action(&self) -> Action {
+        self.action()
+    }
+
+    /// Between requests with nothing pending: closing it loses nothing (nginx's
+    /// "reusable" connection, the first to go at the connection limit).
+    pub fn is_idle(&self) -> bool {
+        self.phase == Phase::Idle && !self.writing && self.closing.is_none()
+    }
+
+    /// Received bytes kept for later: an unfinished request, or input held back.
+    pub fn buffered(&self) -> usize {
+        self.tail.len()
+    }
+
+    /// Input arriving while held (a read cancelled, its completions still coming) waits,
+    /// up to a bound: a client that overruns it is cut off.
+    fn hold_input(&mut self, g: &Greeter, data: &[u8]) -> Action {
+        if self.tail.len() + data.len() > g.max_held_input() {
+            return self.abort();
+        }
+        self.tail.extend_from_slice(data);
+        Action::Hold
+    }
+
+    fn run(&mut self, g: &Greeter, data: &[u8], out: &mut Vec<u8>) -> Action {
+        let progress = self.session.handle_input(g, data, out);
+        if !matches!(progress.next, Next::Close { .. }) {
+            // Only an unfinished request's bytes outlive the receive buffer.
+            self.tail.extend_from_slice(&data[progress.consumed..]);
+        }
+        self.after(g, progress.next, out)
+    }
+
+    fn run_tail(&mut self, g: &Greeter, out: &mut Vec<u8>) -> Action {
+        let mut tail = mem::take(&mut self.tail);
+        let progress = self.session.handle_input(g, &tail, out);
+        tail.drain(..progress.consumed);
+        if !tail.is_empty() {
+            self.tail = tail;
+        }
+        self.after(g, progress.next, out)
+    }
+
+    fn after(&mut self, g: &Greeter, next: Next, out: &mut Vec<u8>) -> Action {
+        match next {
+            Next::Read if self.eof => self.finish_eof(g, out),
+            Next::Read => Action::Read,
+            Next::Flush => {
+                self.held = true;
+                Action::Hold
+            }
+            Next::Close { linger } => self.close(linger),
+        }
+    }
+
+    fn finish_eof(&mut self, g: &Greeter, out: &mut Vec<u8>) -> Action {
+        let Next::Close { linger } = self.session.handle_eof(g, out) else {
+            return Action::Read;
+        };
+        self.close(linger && !self.eof)
+    }
+
+    /// Records what a step produced, closes an idle connection while draining, and moves
+    /// the deadline if the phase changed.
+    fn settle(&mut self, g: &Greeter, action: Action, out: &[u8], now: Instant) -> Action {
+        if action == Action::Abort {
+            return action;
+        }
+        self.writing |= !out.is_empty();
+        let action = if g.is_draining() && self.quiet() {
+            self.close(false)
+        } else {
+            action
+        };
+        self.enter(g, self.current_phase(), now);
+        action
+    }
+
+    /// No request in progress, nothing held or pending, not closing.
+    fn quiet(&self) -> bool {
+        !self.mid_request() && !self.held && !self.writing && self.closing.is_none()
+    }
+
+    fn current_phase(&self) -> Phase {
+        match (self.writing, self.closing) {
+            (true, _) => Phase::Write,
+            (false, Some(true)) => Phase::Linger,
+            _ if !self.seen_input || self.mid_request() => Phase::Head,
+            _ => Phase::Idle,
+        }
+    }
+
+    fn enter(&mut self, g: &Greeter, phase: Phase, now: Instant) {
+        if phase != self.phase {
+            self.deadline = now + timeout(g, phase);
+            self.phase = phase;
+        }
+    }
+
+    fn action(&self) -> Action {
+        match self.closing {
+            _ if self.aborted => Action::Abort,
+            Some(linger) => Action::Close { linger },
+            None if self.held => Action::Hold,
+            None => Action::Read,
+        }
+    }
+
+    fn mid_request(&self) -> bool {
+        !self.tail.is_empty() || self.session.in_body()
+    }
+
+    fn close(&mut self, linger: bool) -> Action {
+        self.closing = Some(linger);
+        self.tail = Vec::new();
+        Action::Close { linger }
+    }
+
+    fn abort(&mut self) -> Action {
+        self.aborted = true;
+        self.closing = Some(false);
+        self.tail = Vec::new();
+        Action::Abort
+    }
+}
+
+/// How long `phase` may last.
+fn timeout(g: &Greeter, phase: Phase) -> Duration {
+    let t = g.timeouts();
+    match phase {
+        Phase::Head => t.header,
+        Phase::Idle | Phase::Write => t.idle,
+        Phase::Linger => t.linger,
+    }
+}
+
+#[cfg(test)]
+#[path = "conn_tests.rs"]
+mod tests;
