@@ -74,16 +74,7 @@ impl Shutdown {
 
 /// Starts a server as `config` says; returns once every worker is ready to accept.
 pub fn start(config: Config) -> Result<ServerHandle, StartError> {
-    let resolved = choice::resolve(config.backend, "--backend").map_err(StartError::Backend)?;
-    if let Some(why) = resolved.fallback {
-        let hint = why
-            .hint
-            .map(|h| format!(" (to use io_uring, {h})"))
-            .unwrap_or_default();
-        tracing::warn!("{}; serving on the tokio backend instead{hint}", why.reason);
-    }
-    let backend = resolved.backend;
-
+    let backend = resolve_backend(&config)?;
     let count = config.worker_count();
     let listener_count = if net::LISTENER_PER_WORKER { count } else { 1 };
     let (listeners, addr) =
@@ -92,49 +83,76 @@ pub fn start(config: Config) -> Result<ServerHandle, StartError> {
             source,
         })?;
     let limit = connection_limit(&config, count);
-    let (mut threads, mut wakers, mut stats_all, mut setup_seen) =
-        (Vec::new(), Vec::new(), Vec::new(), String::new());
-    let stop_started = |threads: Vec<JoinHandle<_>>, wakers: Vec<Waker>| {
-        wakers.iter().for_each(Waker::wake);
-        threads.into_iter().for_each(|t| drop(t.join()));
+    let workers = start_workers(backend, &config, &listeners, limit)?;
+    let handle = ServerHandle {
+        addr,
+        backend,
+        setup: workers.setup,
+        threads: workers.threads,
+        trigger: Shutdown(Arc::new(workers.wakers)),
+        stats: workers.stats,
     };
-    for index in 0..count {
+    log_start(&handle, &config, limit);
+    Ok(handle)
+}
+
+/// The backend to run; a fallback from io_uring is logged with its reason.
+fn resolve_backend(config: &Config) -> Result<Backend, StartError> {
+    let resolved = choice::resolve(config.backend, "--backend").map_err(StartError::Backend)?;
+    if let Some(why) = resolved.fallback {
+        let hint = why
+            .hint
+            .map(|h| format!(" (to use io_uring, {h})"))
+            .unwrap_or_default();
+        tracing::warn!("{}; serving on the tokio backend instead{hint}", why.reason);
+    }
+    Ok(resolved.backend)
+}
+
+/// The started workers, in order.
+#[derive(Default)]
+struct Workers {
+    threads: Vec<JoinHandle<io::Result<()>>>,
+    wakers: Vec<Waker>,
+    stats: Vec<Arc<Stats>>,
+    /// What the workers run on (the same for all), for the log line.
+    setup: String,
+}
+
+/// Starts one worker per `config.worker_count()`, each on its listener (or the one shared
+/// listener); if one fails, those already started are stopped.
+fn start_workers(
+    backend: Backend,
+    config: &Config,
+    listeners: &[socket2::Socket],
+    limit: usize,
+) -> Result<Workers, StartError> {
+    let mut workers = Workers::default();
+    for index in 0..config.worker_count() {
         let stats = Arc::new(Stats::default());
         let listener = listeners.get(index).unwrap_or(&listeners[0]).try_clone();
         let spec = |listener| WorkerSpec {
             index,
             listener,
-            config: &config,
+            config,
             stats: Arc::clone(&stats),
             max_connections: limit,
         };
         match listener.and_then(|l| spawn(backend, spec(l))) {
-            Ok(WorkerHandle {
-                thread,
-                waker,
-                setup,
-            }) => {
-                threads.push(thread);
-                wakers.push(waker);
-                stats_all.push(stats);
-                setup_seen = setup;
+            Ok(worker) => {
+                workers.threads.push(worker.thread);
+                workers.wakers.push(worker.waker);
+                workers.stats.push(stats);
+                workers.setup = worker.setup;
             }
             Err(e) => {
-                stop_started(threads, wakers);
+                workers.wakers.iter().for_each(Waker::wake);
+                workers.threads.into_iter().for_each(|t| drop(t.join()));
                 return Err(StartError::Worker(e));
             }
         }
     }
-    let handle = ServerHandle {
-        addr,
-        backend,
-        setup: setup_seen,
-        threads,
-        trigger: Shutdown(Arc::new(wakers)),
-        stats: stats_all,
-    };
-    log_start(&handle, &config, limit);
-    Ok(handle)
+    Ok(workers)
 }
 
 fn spawn(backend: Backend, spec: WorkerSpec<'_>) -> io::Result<WorkerHandle> {

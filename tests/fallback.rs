@@ -53,6 +53,36 @@ fn forcing_uring_fails_with_the_reason_and_a_hint() {
     );
 }
 
+#[test]
+fn the_load_generator_names_its_own_flag_in_the_hint() {
+    let mut load = command(
+        &[
+            "load",
+            "http://127.0.0.1:1/",
+            "--engine",
+            "uring",
+            "-d",
+            "1s",
+        ],
+        &[],
+    );
+    load.stdout(std::process::Stdio::piped());
+    let out = spawn_without_io_uring(load)
+        .unwrap()
+        .wait_with_output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let error = String::from_utf8_lossy(&out.stderr);
+    assert!(error.contains("io_uring is unavailable"), "{error}");
+    if cfg!(feature = "tokio") {
+        assert!(error.contains("or use --engine tokio"), "{error}");
+    }
+    assert!(
+        !error.contains("--backend"),
+        "greeter load has no --backend: {error}"
+    );
+}
+
 #[cfg(not(feature = "tokio"))]
 #[test]
 fn without_tokio_auto_fails_instead_of_falling_back() {

@@ -246,6 +246,36 @@ fn clients_that_never_read_stay_bounded_and_are_closed(backend: BackendChoice) {
     assert_eq!(open, 0, "stalled readers are closed at the idle timeout");
 }
 
+/// After a large answer a keep-alive connection goes idle; it must not keep the answer's
+/// buffer (300 of them would hold 18 MB).
+fn idle_connections_hold_no_output_buffer(backend: BackendChoice) {
+    let greeting = "x".repeat(60_000);
+    let args = child_args(backend, &["--message", &greeting]);
+    let mut server = Greeter::start(&args, &[]);
+    let addr = server.address();
+    let want = expected("200 OK", "", &greeting);
+    let fetch = || {
+        let mut c = connect(addr);
+        c.write_all(GET.as_bytes()).unwrap();
+        assert_eq!(read_response(&mut c), want);
+        c
+    };
+    let mut idle = vec![fetch()];
+    thread::sleep(Duration::from_millis(200));
+    let before = server.rss();
+    idle.extend((0..300).map(|_| fetch()));
+    thread::sleep(Duration::from_millis(200));
+    let growth = server.rss().saturating_sub(before);
+    println!(
+        "{backend:?}: 300 idle connections after 60 KB answers grew the server by {} KiB",
+        growth / 1024
+    );
+    assert!(
+        growth < 4 << 20,
+        "idle connections hold their answers: {growth} bytes"
+    );
+}
+
 fn the_connection_limit_sheds_idle_connections_then_pauses(backend: BackendChoice) {
     let server = server_with(backend, |c| {
         c.workers = std::num::NonZeroUsize::new(1);
@@ -319,6 +349,7 @@ per_backend!(
     slowloris_is_cut_at_the_header_deadline,
     a_burst_of_resets_mid_response_spares_everyone_else,
     clients_that_never_read_stay_bounded_and_are_closed,
+    idle_connections_hold_no_output_buffer,
     the_connection_limit_sheds_idle_connections_then_pauses,
     buffer_ring_and_completion_queue_pressure,
 );

@@ -142,30 +142,56 @@ pub fn run(config: &LoadConfig, progress: Arc<AtomicU64>) -> Result<Report, Stri
     let engine = choice::resolve(config.engine, "--engine")
         .map_err(|e| e.to_string())?
         .backend;
+    let jobs = jobs(config, &plan, target.addr, &progress);
+    let threads = jobs.len();
+    let total = run_threads(engine, jobs)?;
+    let header = ReportHeader {
+        target: config.url.clone(),
+        engine: engine.to_string(),
+        connections: config.connections,
+        threads,
+        pipeline: plan.pipeline,
+        close: plan.one_shot,
+        rate: config.rate,
+    };
+    // Responses count only until `end`, so the run lasted exactly the configured time.
+    Ok(Report::new(header, &total, config.duration))
+}
+
+/// The connections split into one job per thread, all starting and ending together.
+fn jobs(
+    config: &LoadConfig,
+    plan: &Arc<Plan>,
+    addr: SocketAddr,
+    progress: &Arc<AtomicU64>,
+) -> Vec<Job> {
     let threads = config.threads.clamp(1, config.connections);
-    let expect_body = config.expect_body.as_ref().map(|b| b.as_bytes().to_vec());
     let expect = Expect {
         status: config.expect_status,
-        body: expect_body,
+        body: config.expect_body.as_ref().map(|b| b.as_bytes().to_vec()),
     };
     let start = Instant::now();
-    let end = start + config.duration;
-    let handles: Vec<_> = (0..threads)
-        .map(|t| {
-            let (first, last) = (
-                t * config.connections / threads,
-                (t + 1) * config.connections / threads,
-            );
-            let job = Job {
-                plan: Arc::clone(&plan),
-                addr: target.addr,
-                first,
-                count: last - first,
-                start,
-                end,
-                expect: expect.clone(),
-                progress: Arc::clone(&progress),
-            };
+    let share = |t: usize| t * config.connections / threads;
+    (0..threads)
+        .map(|t| Job {
+            plan: Arc::clone(plan),
+            addr,
+            first: share(t),
+            count: share(t + 1) - share(t),
+            start,
+            end: start + config.duration,
+            expect: expect.clone(),
+            progress: Arc::clone(progress),
+        })
+        .collect()
+}
+
+/// Runs each job on its own thread; their measurements merged.
+fn run_threads(engine: Backend, jobs: Vec<Job>) -> Result<Stats, String> {
+    let handles: Vec<_> = jobs
+        .into_iter()
+        .enumerate()
+        .map(|(t, job)| {
             std::thread::Builder::new()
                 .name(format!("greeter-load-{t}"))
                 .spawn(move || run_job(engine, job))
@@ -179,17 +205,7 @@ pub fn run(config: &LoadConfig, progress: Arc<AtomicU64>) -> Result<Report, Stri
             .map_err(|_| "a load thread panicked".to_owned())??;
         total.merge(&stats);
     }
-    let header = ReportHeader {
-        target: config.url.clone(),
-        engine: engine.to_string(),
-        connections: config.connections,
-        threads,
-        pipeline: plan.pipeline,
-        close: plan.one_shot,
-        rate: config.rate,
-    };
-    // Responses count only until `end`, so the run lasted exactly the configured time.
-    Ok(Report::new(header, &total, config.duration))
+    Ok(total)
 }
 
 fn plan(config: &LoadConfig, target: &Target) -> Result<Plan, String> {

@@ -186,23 +186,7 @@ pub struct ReportHeader {
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "{:.2}s test @ {} ({} engine)",
-            self.duration_s, self.settings.target, self.settings.engine
-        )?;
-        let mode = match (self.settings.close, self.settings.rate) {
-            (true, _) => "a new connection per request".to_owned(),
-            (false, Some(rate)) => {
-                format!("fixed rate {rate}/s, pipeline {}", self.settings.pipeline)
-            }
-            (false, None) => format!("pipeline {}", self.settings.pipeline),
-        };
-        writeln!(
-            f,
-            "  {} threads and {} connections, {mode}",
-            self.settings.threads, self.settings.connections
-        )?;
+        self.settings.fmt(f, self.duration_s)?;
         let l = &self.latency_us;
         writeln!(
             f,
@@ -230,6 +214,27 @@ impl fmt::Display for Report {
         }
         writeln!(f, "Requests/sec: {:>12.2}", self.requests_per_sec)?;
         write!(f, "Transfer/sec: {:>12}", bytes(self.bytes_per_sec))
+    }
+}
+
+impl ReportHeader {
+    /// The summary's first two lines: what ran, for how long.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>, duration_s: f64) -> fmt::Result {
+        writeln!(
+            f,
+            "{duration_s:.2}s test @ {} ({} engine)",
+            self.target, self.engine
+        )?;
+        let mode = match (self.close, self.rate) {
+            (true, _) => "a new connection per request".to_owned(),
+            (false, Some(rate)) => format!("fixed rate {rate}/s, pipeline {}", self.pipeline),
+            (false, None) => format!("pipeline {}", self.pipeline),
+        };
+        writeln!(
+            f,
+            "  {} threads and {} connections, {mode}",
+            self.threads, self.connections
+        )
     }
 }
 

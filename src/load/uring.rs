@@ -392,3 +392,7 @@ impl Engine {
         self.ring.finish()
     }
 }
+
+#[cfg(test)]
+#[path = "uring_tests.rs"]
+mod tests;

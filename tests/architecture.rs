@@ -1,0 +1,242 @@
+//! The tree's shape, checked on every `cargo test` (DESIGN.md, "Layers"): the arrows only
+//! point down (`proto` imports only `proto`; the io_uring driver imports no server, load,
+//! protocol or configuration code; `load` never imports `backend`; backends never import
+//! each other), `unsafe` appears only in `src/uring/`, and functions stay short (none over
+//! 40 lines outside tests, median at most 10). Reads the sources as text, with comments
+//! and string literals blanked out.
+
+use std::path::{Path, PathBuf};
+
+/// One source file, its code with comments and literals blanked, tests cut off.
+struct Source {
+    path: String,
+    code: Vec<String>,
+}
+
+fn sources(dir: &str) -> Vec<Source> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    match root.join(dir) {
+        file if file.is_file() => files.push(file),
+        dir => collect(&dir, &mut files),
+    }
+    files.sort();
+    files
+        .into_iter()
+        .filter(|p| !is_test_file(p))
+        .map(|p| Source {
+            path: p.strip_prefix(root).unwrap().display().to_string(),
+            code: without_tests(&blank(&std::fs::read_to_string(&p).unwrap())),
+        })
+        .collect()
+}
+
+fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
+        let path = entry.path();
+        if path.is_dir() {
+            collect(&path, files);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+}
+
+/// Test modules kept in files of their own (`#[path = "x_tests.rs"]`, `props.rs`).
+fn is_test_file(path: &Path) -> bool {
+    let name = path.file_name().unwrap().to_string_lossy();
+    name.ends_with("tests.rs") || name == "props.rs"
+}
+
+/// The lines before an inline `#[cfg(test)] mod tests {` (always last in this tree).
+fn without_tests(lines: &[String]) -> Vec<String> {
+    let end = lines
+        .windows(2)
+        .position(|w| w[0].trim() == "#[cfg(test)]" && w[1].trim_start().starts_with("mod tests {"))
+        .unwrap_or(lines.len());
+    lines[..end].to_vec()
+}
+
+/// The text with comments, string and character literals replaced by spaces, so that
+/// braces and words inside them do not count.
+fn blank(text: &str) -> Vec<String> {
+    let bytes = text.as_bytes();
+    let mut out = bytes.to_vec();
+    let mut i = 0;
+    while i < bytes.len() {
+        let end = literal_end(bytes, i);
+        if end > i {
+            out[i..end]
+                .iter_mut()
+                .filter(|b| **b != b'\n')
+                .for_each(|b| *b = b' ');
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Where a comment or literal starting at `i` ends, or `i` if none starts there.
+fn literal_end(b: &[u8], i: usize) -> usize {
+    let rest = &b[i..];
+    let find = |from: usize, pat: &[u8]| {
+        (from..b.len())
+            .find(|&j| b[j..].starts_with(pat))
+            .map_or(b.len(), |j| j + pat.len())
+    };
+    if rest.starts_with(b"//") {
+        (i..b.len()).find(|&j| b[j] == b'\n').unwrap_or(b.len())
+    } else if rest.starts_with(b"/*") {
+        find(i + 2, b"*/")
+    } else if rest.starts_with(b"r#\"") {
+        find(i + 3, b"\"#")
+    } else if rest[0] == b'"' {
+        string_end(b, i + 1)
+    } else if rest[0] == b'\'' {
+        char_end(b, i)
+    } else {
+        i
+    }
+}
+
+fn string_end(b: &[u8], mut j: usize) -> usize {
+    while j < b.len() && b[j] != b'"' {
+        j += if b[j] == b'\\' { 2 } else { 1 };
+    }
+    j + 1
+}
+
+/// A character literal (`'a'`, `'\n'`, `'{'`); a lifetime (`'a`) is left alone.
+fn char_end(b: &[u8], i: usize) -> usize {
+    let close = if b.get(i + 1) == Some(&b'\\') {
+        (i + 2..b.len()).find(|&j| b[j] == b'\'')
+    } else {
+        Some(i + 2).filter(|&j| b.get(j) == Some(&b'\''))
+    };
+    close.map_or(i, |j| j + 1)
+}
+
+/// Lines of `dir` whose code mentions any of `words`, as `path:line: text`.
+fn mentions(dir: &str, words: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    for source in sources(dir) {
+        for (n, line) in source.code.iter().enumerate() {
+            if words.iter().any(|w| line.contains(w)) {
+                found.push(format!("{}:{}: {}", source.path, n + 1, line.trim()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn proto_imports_nothing_outside_proto() {
+    let mut found = mentions("src/proto", &["crate::"]);
+    found.retain(|l| l.contains("crate::") && !l.contains("crate::proto"));
+    // From proto/mod.rs, `super::` is the crate root.
+    found.extend(mentions("src/proto/mod.rs", &["super::"]));
+    assert!(found.is_empty(), "proto reaches out: {found:#?}");
+}
+
+#[test]
+fn the_io_uring_driver_imports_no_server_load_or_protocol_code() {
+    let mut found = mentions("src/uring", &["crate::"]);
+    found.retain(|l| !l.contains("crate::uring"));
+    assert!(found.is_empty(), "the driver reaches up: {found:#?}");
+}
+
+#[test]
+fn the_load_generator_never_imports_a_backend() {
+    let found = mentions("src/load", &["crate::backend", "crate::server"]);
+    assert!(
+        found.is_empty(),
+        "load imports a server backend: {found:#?}"
+    );
+}
+
+#[test]
+fn backends_never_import_each_other() {
+    let tokio = mentions(
+        "src/backend/tokio",
+        &["backend::uring", "super::super::uring"],
+    );
+    let uring = mentions(
+        "src/backend/uring",
+        &["backend::tokio", "super::super::tokio"],
+    );
+    assert!(
+        tokio.is_empty() && uring.is_empty(),
+        "{tokio:#?} {uring:#?}"
+    );
+}
+
+#[test]
+fn unsafe_lives_only_in_the_io_uring_driver() {
+    let mut found = mentions("src", &["unsafe "]);
+    found.retain(|l| !l.starts_with("src/uring/"));
+    assert!(found.is_empty(), "unsafe outside src/uring/: {found:#?}");
+    assert!(
+        !mentions("src/uring", &["unsafe {"]).is_empty(),
+        "the scan sees the driver's unsafe blocks"
+    );
+}
+
+/// Every function's length in lines, signature to closing brace, blank lines not counted.
+fn function_lengths(dir: &str) -> Vec<(usize, String)> {
+    let mut found = Vec::new();
+    for source in sources(dir) {
+        for (start, line) in source.code.iter().enumerate() {
+            if let Some(len) = is_fn(line)
+                .then(|| body_len(&source.code[start..]))
+                .flatten()
+            {
+                found.push((len, format!("{}:{}", source.path, start + 1)));
+            }
+        }
+    }
+    found
+}
+
+fn is_fn(line: &str) -> bool {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let fn_at = words.iter().position(|w| *w == "fn");
+    let qualifiers = ["pub", "const", "async", "unsafe", "extern"];
+    fn_at.is_some_and(|i| {
+        words[..i]
+            .iter()
+            .all(|w| qualifiers.contains(w) || w.starts_with("pub("))
+    })
+}
+
+/// Lines until the braces opened by the function close; `None` for a declaration.
+fn body_len(lines: &[String]) -> Option<usize> {
+    let mut depth = 0i32;
+    let mut counted = 0;
+    for line in lines {
+        if depth == 0 && line.trim_end().ends_with(';') && !line.contains('{') {
+            return None;
+        }
+        counted += usize::from(!line.trim().is_empty());
+        depth += line.matches('{').count() as i32 - line.matches('}').count() as i32;
+        if depth == 0 && line.contains('}') {
+            return Some(counted);
+        }
+    }
+    None
+}
+
+#[test]
+fn functions_are_short() {
+    let mut lengths = function_lengths("src");
+    assert!(lengths.len() > 100, "the scan finds the functions");
+    let long: Vec<_> = lengths.iter().filter(|(len, _)| *len > 40).collect();
+    assert!(long.is_empty(), "functions over 40 lines: {long:#?}");
+    lengths.sort();
+    let median = lengths[lengths.len() / 2].0;
+    assert!(median <= 10, "median function length {median}");
+}
