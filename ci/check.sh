@@ -34,6 +34,10 @@ grep -q 'enable the `tokio` feature' <<<"$out" || { echo "$out" >&2; exit 1; }
 echo "ok: $(grep -m1 'error: greeter has no backend' <<<"$out")"
 
 
+step "documentation builds without warnings; the fuzz target compiles (as cargo-fuzz builds it)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
+(cd fuzz && RUSTFLAGS="--cfg fuzzing" cargo check --quiet)
+
 step "io_uring tests under AddressSanitizer"
 ci/sanitize.sh
 

@@ -11,6 +11,6 @@ export RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zsanitizer=address" RUSTDOCFLAGS="-Zsanitiz
 # A small quarantine keeps RSS comparable, for the test that bounds server memory.
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:quarantine_size_mb=4"
 run() { cargo test --quiet --target "$target" --target-dir target/asan "$@"; }
-run --lib -- backend:: proto::
+run --lib -- backend:: proto:: uring:: load::uring
 run --test http --test connections --test hardening --test load -- uring::
 echo "AddressSanitizer: no errors in the io_uring tests"

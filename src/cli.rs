@@ -68,6 +68,18 @@ pub struct LoadArgs {
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,
+    /// The request method.
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// A body to send with each request (e.g. `name=Alice` with a form --content-type).
+    #[arg(long)]
+    pub body: Option<String>,
+    /// The body's media type [default: text/plain; charset=utf-8].
+    #[arg(long, requires = "body")]
+    pub content_type: Option<String>,
+    /// Send the body with the chunked transfer coding instead of Content-Length.
+    #[arg(long, requires = "body")]
+    pub chunked: bool,
 }
 
 impl LoadArgs {
@@ -84,6 +96,12 @@ impl LoadArgs {
             expect_status: self.expect_status,
             expect_body: self.expect_body.clone(),
             engine: self.engine,
+            request: greeter::load::RequestSpec {
+                method: self.method.clone(),
+                body: self.body.clone(),
+                content_type: self.content_type.clone(),
+                chunked: self.chunked,
+            },
         }
     }
 }

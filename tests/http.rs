@@ -95,7 +95,7 @@ fn bad_input_is_answered_then_closed(backend: BackendChoice) {
         (big_head, closed("431 Request Header Fields Too Large", "Request Header Fields Too Large")),
         (long_line, closed("414 URI Too Long", "URI Too Long")),
         ("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 70000\r\n\r\n".to_owned() + &"x".repeat(70000), closed("413 Content Too Large", "Content Too Large")),
-        ("POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n".to_owned(), closed("501 Not Implemented", "Not Implemented")),
+        ("POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n".to_owned(), closed("400 Bad Request", "Bad Request")),
         ("POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nabc".to_owned(), closed("400 Bad Request", "Bad Request")),
         ("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd".to_owned(), closed("400 Bad Request", "Bad Request")),
         ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_owned(), closed("505 HTTP Version Not Supported", "HTTP Version Not Supported")),

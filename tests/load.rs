@@ -80,6 +80,32 @@ fn keep_alive_pipelined_and_close(backend: BackendChoice) {
     assert_eq!(requests_and_errors(&report).1, 0, "{report}");
 }
 
+fn post_bodies_plain_and_chunked(backend: BackendChoice) {
+    let server = server(backend);
+    let url = format!("http://{}/greet", server.local_addr());
+    let form = "application/x-www-form-urlencoded";
+    for extra in [&[][..], &["--chunked"], &["--pipeline", "8"]] {
+        let args = [
+            &[
+                "-d",
+                "300ms",
+                "-c",
+                "2",
+                "--method",
+                "POST",
+                "--body",
+                "name=Load",
+            ][..],
+            &["--content-type", form, "--expect-body", "Hello, Load!"],
+            extra,
+        ]
+        .concat();
+        let report = load(backend, &url, &args);
+        let (requests, errors) = requests_and_errors(&report);
+        assert!(requests > 0 && errors == 0, "{extra:?}: {report}");
+    }
+}
+
 fn raw_protocol_load(backend: BackendChoice) {
     let server = server_with(backend, |c| c.proto.protocol = Protocol::Raw);
     let url = format!("tcp://{}", server.local_addr());
@@ -109,6 +135,7 @@ fn wrong_answers_are_counted_as_errors(backend: BackendChoice) {
 
 per_backend!(
     keep_alive_pipelined_and_close,
+    post_bodies_plain_and_chunked,
     raw_protocol_load,
     wrong_answers_are_counted_as_errors
 );

@@ -5,16 +5,18 @@
     python3 asyncio_server.py --port 8888 --raw    # the seed: read once, greet, close
 
 Uses uvloop when it is installed. Answers GET / (and HEAD /) with "Hello, world!",
-other paths with 404, other methods with 405; Content-Length and Date on every response;
-keep-alive by default on HTTP/1.1, Connection: close honoured, HTTP/1.0 closes unless
-it asks for keep-alive; pipelined requests are answered in order in one write; bodies
-with Content-Length are read and discarded; malformed requests get 400 and a close.
+POST /greet with "Hello, {name}!" from a form body's `name` field (or 400), other paths
+with 404, other methods with 405; Content-Length and Date on every response; keep-alive
+by default on HTTP/1.1, Connection: close honoured, HTTP/1.0 closes unless it asks for
+keep-alive; pipelined requests are answered in order in one write; other bodies with
+Content-Length are read and discarded; malformed requests get 400 and a close.
 """
 
 import argparse
 import asyncio
 import email.utils
 import time
+import urllib.parse
 
 GREETING = b"Hello, world!"
 MAX_HEAD = 8192
@@ -85,17 +87,47 @@ def parse_head(head):
     return method, path, minor, persist, length
 
 
+def greet_from_form(body):
+    names = urllib.parse.parse_qs(body.decode("utf-8", "replace")).get("name", [])
+    if not names or not 1 <= len(names[0]) <= 64:
+        return 400, b"Bad Request"
+    return 200, b"Hello, %s!" % names[0].encode()
+
+
+def answer(method, target):
+    if target != b"/":
+        return 404, b"Not Found"
+    if method not in (b"GET", b"HEAD"):
+        return 405, b"Method Not Allowed"
+    return 200, GREETING
+
+
 class Http(asyncio.Protocol):
     def connection_made(self, transport):
         self.transport = transport
         self.buffer = b""
         self.skip = 0  # body bytes still to discard
+        self.body = None  # (bytes still to read, bytes so far, persist, minor) of POST /greet
+
+    def read_body(self, buf, out):
+        """Reads POST /greet's body from buf; returns the rest and whether to close."""
+        left, got, persist, minor = self.body
+        taken = buf[:left]
+        left, got = left - len(taken), got + taken
+        self.body = (left, got, persist, minor) if left else None
+        if not left:
+            status, text = greet_from_form(got)
+            out.append(response(status, text, not persist, False, minor == 0 and persist))
+        return buf[len(taken):], not left and not persist
 
     def data_received(self, data):
         buf = self.buffer + data
         out = []
         closing = False
         while buf and not closing:
+            if self.body:
+                buf, closing = self.read_body(buf, out)
+                continue
             if self.skip:
                 taken = min(self.skip, len(buf))
                 self.skip -= taken
@@ -114,14 +146,12 @@ class Http(asyncio.Protocol):
                 closing = True
                 break
             method, path, minor, persist, length = parsed
-            self.skip = length
             target = path.split(b"?", 1)[0]
-            if target != b"/":
-                status, body = 404, b"Not Found"
-            elif method not in (b"GET", b"HEAD"):
-                status, body = 405, b"Method Not Allowed"
-            else:
-                status, body = 200, GREETING
+            if method == b"POST" and target == b"/greet" and length:
+                self.body = (length, b"", persist, minor)
+                continue
+            self.skip = length
+            status, body = answer(method, target)
             closing = not persist
             out.append(response(status, body, closing, method == b"HEAD", minor == 0 and persist))
         self.buffer = buf

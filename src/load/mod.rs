@@ -5,6 +5,7 @@
 
 mod client;
 mod report;
+mod request;
 mod schedule;
 #[cfg(feature = "tokio")]
 mod tokio;
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant};
 use client::Plan;
 use report::Stats;
 pub use report::{Errors, Percentiles, Report, ReportHeader};
+pub use request::RequestSpec;
 use validate::Expect;
 
 use crate::choice::{self, Backend, BackendChoice};
@@ -49,6 +51,8 @@ pub struct LoadConfig {
     pub expect_body: Option<String>,
     /// The I/O that drives the connections.
     pub engine: BackendChoice,
+    /// The method and body of each request.
+    pub request: RequestSpec,
 }
 
 impl Default for LoadConfig {
@@ -65,6 +69,7 @@ impl Default for LoadConfig {
             expect_status: 200,
             expect_body: None,
             engine: BackendChoice::Auto,
+            request: RequestSpec::default(),
         }
     }
 }
@@ -215,19 +220,12 @@ fn plan(config: &LoadConfig, target: &Target) -> Result<Plan, String> {
     if (config.close || target.raw) && config.pipeline > 1 {
         return Err("--pipeline needs keep-alive connections (not --close, not tcp://)".into());
     }
-    let request = if target.raw {
-        b"hi\n".to_vec()
-    } else {
-        let close = if config.close {
-            "Connection: close\r\n"
-        } else {
-            ""
-        };
-        format!(
-            "GET {} HTTP/1.1\r\nHost: {}\r\n{close}\r\n",
-            target.path, target.host
-        )
-        .into_bytes()
+    if target.raw && config.request != RequestSpec::default() {
+        return Err("tcp:// sends a raw greeting request: no --method or --body".into());
+    }
+    let request = match target.raw {
+        true => b"hi\n".to_vec(),
+        false => (config.request).encode(&target.host, &target.path, config.close)?,
     };
     Ok(Plan {
         request,

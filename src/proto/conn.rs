@@ -203,9 +203,10 @@ impl Flow {
         self.phase == Phase::Idle && !self.writing && self.closing.is_none()
     }
 
-    /// Received bytes kept for later: an unfinished request, or input held back.
+    /// Received bytes kept: an unfinished request, input held back, a body held for its
+    /// answer.
     pub fn buffered(&self) -> usize {
-        self.tail.len()
+        self.tail.len() + self.session.buffered()
     }
 
     /// Input arriving while held (a read cancelled, its completions still coming) waits,

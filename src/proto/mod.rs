@@ -5,16 +5,20 @@
 //! output written, end of stream, a deadline passed, shutdown); the flow appends every
 //! answer it can give to a caller-owned buffer and returns the [`Action`] the backend must
 //! take, and [`Flow::poll_timeout`] says when it next needs attention. Inside, the
-//! [`Session`] parses and answers requests. The time arrives from outside, through
+//! session parses and answers requests. The time arrives from outside, through
 //! [`Greeter::set_time`] and the `now` arguments. Every backend drives the same code, so
 //! behaviour is identical by construction, and unit tests cover it without I/O.
 
+mod body;
 #[cfg(any(test, fuzzing))]
 #[doc(hidden)]
 pub mod check;
+mod chunked;
 mod conn;
 mod date;
+mod fields;
 mod head;
+mod names;
 mod response;
 mod route;
 mod session;
@@ -146,6 +150,8 @@ impl Greeter {
     }
 }
 
+#[cfg(test)]
+mod body_tests;
 #[cfg(test)]
 mod props;
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! Property tests of the protocol core. Arbitrary byte streams in arbitrary splits never
-//! panic, always produce a sequence of well-formed HTTP/1.1 responses, give the same
-//! output whatever the split, and keep buffered input within the configured limits. And
+//! Property tests of the protocol core. Arbitrary byte streams (chunked bodies, `POST
+//! /greet` and `Expect` among them) in arbitrary splits never panic, always produce a
+//! sequence of well-formed HTTP/1.1 responses, give the same output whatever the split,
+//! and keep buffered input within the configured limits. And
 //! a differential check: a head `proto` accepts, httparse parses the same way, and what
 //! httparse rejects, `proto` rejects. The stream checks live in `check.rs`, shared with
 //! the fuzz target.
@@ -32,6 +33,16 @@ fn stream() -> impl Strategy<Value = Vec<u8>> {
         Just(b"GET /greet/%41b%C3%A9 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n".to_vec()),
         Just(b"GET /nope HTTP/1.1\r\nHost: x\r\n".to_vec()),
         Just(b"Transfer-Encoding: chunked\r\n".to_vec()),
+        Just(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec()),
+        Just(b"POST /greet HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\n".to_vec()),
+        Just(b"POST /greet HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nBob".to_vec()),
+        Just(b"5\r\nhello\r\n".to_vec()),
+        Just(b"8\r\nname=Bob\r\n".to_vec()),
+        Just(b"3;x=\"y\"\r\nabc\r\n".to_vec()),
+        Just(b"0\r\n\r\n".to_vec()),
+        Just(b"0\r\nX-T: 1\r\n\r\n".to_vec()),
+        Just(b"Expect: 100-continue\r\n".to_vec()),
+        Just(b"Content-Type: text/plain\r\n".to_vec()),
         Just(b"Content-Length: 3\r\n".to_vec()),
         Just(b"Connection: close\r\n".to_vec()),
         Just(b"\r\n".to_vec()),

@@ -14,8 +14,9 @@ pub enum Status {
     RequestTimeout,
     PayloadTooLarge,
     UriTooLong,
+    UnsupportedMediaType,
+    ExpectationFailed,
     HeaderFieldsTooLarge,
-    NotImplemented,
     ServiceUnavailable,
     VersionNotSupported,
 }
@@ -31,8 +32,9 @@ impl Status {
             Status::RequestTimeout => 408,
             Status::PayloadTooLarge => 413,
             Status::UriTooLong => 414,
+            Status::UnsupportedMediaType => 415,
+            Status::ExpectationFailed => 417,
             Status::HeaderFieldsTooLarge => 431,
-            Status::NotImplemented => 501,
             Status::ServiceUnavailable => 503,
             Status::VersionNotSupported => 505,
         }
@@ -47,11 +49,17 @@ impl Status {
             Status::RequestTimeout => "Request Timeout",
             Status::PayloadTooLarge => "Content Too Large",
             Status::UriTooLong => "URI Too Long",
+            Status::UnsupportedMediaType => "Unsupported Media Type",
+            Status::ExpectationFailed => "Expectation Failed",
             Status::HeaderFieldsTooLarge => "Request Header Fields Too Large",
-            Status::NotImplemented => "Not Implemented",
             Status::ServiceUnavailable => "Service Unavailable",
             Status::VersionNotSupported => "HTTP Version Not Supported",
         }
+    }
+
+    /// A 2xx status: the request succeeded.
+    pub fn is_success(self) -> bool {
+        self == Status::Ok
     }
 
     /// The whole status line, CRLF included; a match keeps it free of formatting.
@@ -64,8 +72,9 @@ impl Status {
             Status::RequestTimeout => b"HTTP/1.1 408 Request Timeout\r\n",
             Status::PayloadTooLarge => b"HTTP/1.1 413 Content Too Large\r\n",
             Status::UriTooLong => b"HTTP/1.1 414 URI Too Long\r\n",
+            Status::UnsupportedMediaType => b"HTTP/1.1 415 Unsupported Media Type\r\n",
+            Status::ExpectationFailed => b"HTTP/1.1 417 Expectation Failed\r\n",
             Status::HeaderFieldsTooLarge => b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
-            Status::NotImplemented => b"HTTP/1.1 501 Not Implemented\r\n",
             Status::ServiceUnavailable => b"HTTP/1.1 503 Service Unavailable\r\n",
             Status::VersionNotSupported => b"HTTP/1.1 505 HTTP Version Not Supported\r\n",
         }
@@ -87,8 +96,8 @@ pub enum Body<'a> {
 pub struct Reply<'a> {
     pub status: Status,
     pub body: Body<'a>,
-    /// Adds `Allow: GET, HEAD` (405).
-    pub allow: bool,
+    /// The methods the resource allows, for a `405` (`GET, HEAD`, or `POST`).
+    pub allow: Option<&'static str>,
     /// HEAD: every header of the GET answer, no body.
     pub head_only: bool,
 }
@@ -98,7 +107,7 @@ impl<'a> Reply<'a> {
         Reply {
             status,
             body,
-            allow: false,
+            allow: None,
             head_only: false,
         }
     }
@@ -117,6 +126,9 @@ impl<'a> Reply<'a> {
         Reply { body, ..self }
     }
 }
+
+/// The interim answer to `Expect: 100-continue`: send the body.
+pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// The `Connection` header a response carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,8 +165,10 @@ pub fn encode(
         Persist::KeepAlive => b"\r\nConnection: keep-alive\r\n",
         Persist::Close => b"\r\nConnection: close\r\n",
     });
-    if reply.allow {
-        out.extend_from_slice(b"Allow: GET, HEAD\r\n");
+    if let Some(methods) = reply.allow {
+        out.extend_from_slice(b"Allow: ");
+        out.extend_from_slice(methods.as_bytes());
+        out.extend_from_slice(b"\r\n");
     }
     out.extend_from_slice(b"\r\n");
     if !reply.head_only {

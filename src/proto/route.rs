@@ -1,34 +1,55 @@
-//! Routing: which reply a request target earns. Pure; the caller encodes the reply.
-
-use std::borrow::Cow;
+//! Routing: what a request earns, decided from its head. Pure; the caller encodes the
+//! reply (and, for `POST /greet`, first reads the body that holds the name).
 
 use super::head::Method;
+use super::names;
 use super::response::{Body, Reply, Status};
 
-/// Longest name `/greet/{name}` accepts, in characters.
-pub const MAX_NAME_CHARS: usize = 64;
+/// What the methods of a resource are, for `405` answers.
+const GET_HEAD: &str = "GET, HEAD";
+const POST: &str = "POST";
 
-/// The reply to `method target`; `draining` turns `/healthz` into `503`.
-pub fn route(method: Method, target: &[u8], draining: bool) -> Reply<'_> {
+/// What a request earns.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Routed<'a> {
+    /// This reply; a body that came with the request is read and discarded first.
+    Reply(Reply<'a>),
+    /// `POST /greet`: the name is in the body.
+    GreetFromBody,
+}
+
+/// The answer to `method target`; `draining` turns `/healthz` into `503`.
+pub fn route(method: Method, target: &[u8], draining: bool) -> Routed<'_> {
     let Some(path) = origin_path(target) else {
-        return asterisk_or_bad(method, target);
+        return Routed::Reply(asterisk_or_bad(method, target));
     };
+    if path == b"/greet" {
+        return match method {
+            Method::Post => Routed::GreetFromBody,
+            _ => Routed::Reply(not_allowed(POST)),
+        };
+    }
     let reply = match path {
         b"/" => Reply::new(Status::Ok, Body::Greeting),
         b"/healthz" if draining => Reply::new(Status::ServiceUnavailable, Body::Text("draining")),
         b"/healthz" => Reply::new(Status::Ok, Body::Text("ok")),
         _ => match path.strip_prefix(b"/greet/") {
-            Some(raw) if !raw.contains(&b'/') => match decode_name(raw) {
-                Some(name) => Reply::new(Status::Ok, Body::Greet(name)),
-                None => Reply::error(Status::BadRequest),
-            },
+            Some(raw) if !raw.contains(&b'/') => greet(names::from_path(raw)),
             _ => Reply::error(Status::NotFound),
         },
     };
-    with_method(reply, method)
+    Routed::Reply(with_method(reply, method))
 }
 
-/// Applies the method to a found resource: HEAD strips the body, others get `405`.
+/// `Hello, {name}!`, or `400` for a name that breaks the rules.
+pub fn greet(name: Option<std::borrow::Cow<'_, str>>) -> Reply<'_> {
+    match name {
+        Some(name) => Reply::new(Status::Ok, Body::Greet(name)),
+        None => Reply::error(Status::BadRequest),
+    }
+}
+
+/// Applies the method to a found `GET` resource: HEAD strips the body, others get `405`.
 fn with_method(reply: Reply<'_>, method: Method) -> Reply<'_> {
     match method {
         Method::Get => reply,
@@ -37,20 +58,21 @@ fn with_method(reply: Reply<'_>, method: Method) -> Reply<'_> {
             ..reply
         },
         _ if reply.status == Status::NotFound => reply,
-        _ => Reply {
-            allow: true,
-            ..Reply::error(Status::MethodNotAllowed)
-        },
+        _ => not_allowed(GET_HEAD),
+    }
+}
+
+fn not_allowed(methods: &'static str) -> Reply<'static> {
+    Reply {
+        allow: Some(methods),
+        ..Reply::error(Status::MethodNotAllowed)
     }
 }
 
 /// `OPTIONS *` asks what the server allows; any other non-path target is malformed.
 fn asterisk_or_bad(method: Method, target: &[u8]) -> Reply<'static> {
     if target == b"*" && method == Method::Options {
-        Reply {
-            allow: true,
-            ..Reply::error(Status::MethodNotAllowed)
-        }
+        not_allowed("GET, HEAD, POST")
     } else {
         Reply::error(Status::BadRequest)
     }
@@ -81,52 +103,23 @@ fn absolute_path(target: &[u8]) -> Option<&[u8]> {
     }
 }
 
-/// Percent-decodes a name; valid UTF-8, 1–64 characters, no control characters.
-fn decode_name(raw: &[u8]) -> Option<Cow<'_, str>> {
-    let bytes = if raw.contains(&b'%') {
-        Cow::Owned(percent_decode(raw)?)
-    } else {
-        Cow::Borrowed(raw)
-    };
-    let name = match bytes {
-        Cow::Borrowed(b) => Cow::Borrowed(std::str::from_utf8(b).ok()?),
-        Cow::Owned(v) => Cow::Owned(String::from_utf8(v).ok()?),
-    };
-    let chars = name.chars().count();
-    let clean = !name.chars().any(char::is_control);
-    ((1..=MAX_NAME_CHARS).contains(&chars) && clean).then_some(name)
-}
-
-fn percent_decode(raw: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        if raw[i] == b'%' {
-            let hex = raw.get(i + 1..i + 3)?;
-            out.push(hex_value(hex[0])? << 4 | hex_value(hex[1])?);
-            i += 3;
-        } else {
-            out.push(raw[i]);
-            i += 1;
-        }
-    }
-    Some(out)
-}
-
-fn hex_value(b: u8) -> Option<u8> {
-    (b as char).to_digit(16).map(|d| d as u8)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn reply(method: Method, target: &[u8], draining: bool) -> Reply<'_> {
+        match route(method, target, draining) {
+            Routed::Reply(reply) => reply,
+            Routed::GreetFromBody => panic!("{method:?} wants a body"),
+        }
+    }
+
     fn status(method: Method, target: &str) -> u16 {
-        route(method, target.as_bytes(), false).status.code()
+        reply(method, target.as_bytes(), false).status.code()
     }
 
     fn greeted(target: &str) -> Option<String> {
-        match route(Method::Get, target.as_bytes(), false).body {
+        match reply(Method::Get, target.as_bytes(), false).body {
             Body::Greet(name) => Some(name.into_owned()),
             _ => None,
         }
@@ -134,30 +127,51 @@ mod tests {
 
     #[test]
     fn routes_each_path() {
-        assert_eq!(route(Method::Get, b"/", false).body, Body::Greeting);
-        assert_eq!(route(Method::Get, b"/?lang=en", false).body, Body::Greeting);
+        assert_eq!(reply(Method::Get, b"/", false).body, Body::Greeting);
+        assert_eq!(reply(Method::Get, b"/?lang=en", false).body, Body::Greeting);
         assert_eq!(
-            route(Method::Get, b"/healthz", false).body,
+            reply(Method::Get, b"/healthz", false).body,
             Body::Text("ok")
         );
         assert_eq!(
-            route(Method::Get, b"/healthz", true).status,
+            reply(Method::Get, b"/healthz", true).status,
             Status::ServiceUnavailable
         );
         assert_eq!(status(Method::Get, "/nope"), 404);
         assert_eq!(status(Method::Get, "/greet/a/b"), 404);
-        assert_eq!(status(Method::Get, "/greet"), 404);
+        assert_eq!(status(Method::Get, "/greet"), 405, "POST only");
     }
 
     #[test]
     fn methods_other_than_get_and_head_get_405_with_allow() {
-        let reply = route(Method::Other, b"/", false);
+        let refused = reply(Method::Post, b"/", false);
         assert_eq!(
-            (reply.status, reply.allow),
-            (Status::MethodNotAllowed, true)
+            (refused.status, refused.allow),
+            (Status::MethodNotAllowed, Some(GET_HEAD))
         );
         assert_eq!(status(Method::Other, "/missing"), 404);
-        assert!(route(Method::Head, b"/", false).head_only);
+        assert!(reply(Method::Head, b"/", false).head_only);
+    }
+
+    #[test]
+    fn greet_takes_a_post_with_the_name_in_the_body() {
+        assert_eq!(route(Method::Post, b"/greet", false), Routed::GreetFromBody);
+        assert_eq!(
+            route(Method::Post, b"/greet?x", false),
+            Routed::GreetFromBody
+        );
+        for method in [Method::Get, Method::Head, Method::Other] {
+            let refused = reply(method, b"/greet", false);
+            assert_eq!(
+                (refused.status, refused.allow),
+                (Status::MethodNotAllowed, Some(POST))
+            );
+        }
+        assert_eq!(
+            status(Method::Post, "/greet/Al"),
+            405,
+            "the path form is GET only"
+        );
     }
 
     #[test]
@@ -189,11 +203,11 @@ mod tests {
     #[test]
     fn absolute_and_asterisk_forms() {
         assert_eq!(
-            route(Method::Get, b"http://example.com/", false).body,
+            reply(Method::Get, b"http://example.com/", false).body,
             Body::Greeting
         );
         assert_eq!(
-            route(Method::Get, b"HTTP://example.com", false).body,
+            reply(Method::Get, b"HTTP://example.com", false).body,
             Body::Greeting
         );
         assert_eq!(greeted("http://h:8/greet/Bo?x").as_deref(), Some("Bo"));

@@ -1,9 +1,13 @@
-//! One connection's protocol state: pipelined requests answered in order, bodies read and
-//! discarded, the backpressure bound, and the raw greet-and-close protocol.
+//! One connection's protocol state: pipelined requests answered in order, request bodies
+//! (length-framed or chunked; discarded, or read for `POST /greet`), `Expect:
+//! 100-continue`, the backpressure bound, and the raw greet-and-close protocol.
 
-use super::head::{self, Parsed};
+use super::body::{Answer, Body};
+use super::head::{self, BodyFraming, Head, Parsed};
+use super::names;
 use super::response::{self, Persist, Reply, Status};
-use super::{Greeter, Next, Progress, Protocol, route};
+use super::route::{self, Routed};
+use super::{Greeter, Next, Progress, Protocol};
 
 /// Per-connection state. Idle, it is one null pointer: an idle connection must stay small.
 #[derive(Debug, Default)]
@@ -14,8 +18,7 @@ pub struct Session {
 
 #[derive(Debug)]
 struct PendingBody {
-    remaining: u64,
-    reply: Reply<'static>,
+    body: Body,
     persist: bool,
     minor: u8,
 }
@@ -61,44 +64,60 @@ impl Session {
         self.body.is_some()
     }
 
+    /// Bytes of a body held for its answer (`POST /greet`).
+    pub fn buffered(&self) -> usize {
+        self.body.as_ref().map_or(0, |b| b.body.buffered())
+    }
+
     fn http(&mut self, g: &Greeter, input: &[u8], out: &mut Vec<u8>) -> Progress {
         let mut pos = 0;
         loop {
-            if self.body.is_some() {
-                pos += self.discard_body(&input[pos..]);
-                let Some(done) = self.body.take_if(|b| b.remaining == 0) else {
-                    return Progress {
-                        consumed: pos,
-                        next: Next::Read,
-                    };
-                };
-                let at_end = pos == input.len();
-                if let Some(next) = answer(g, &done.reply, done.persist, done.minor, at_end, out) {
-                    return Progress {
-                        consumed: input.len(),
-                        next,
-                    };
-                }
+            if let Some(next) = self.read_body(g, input, &mut pos, out) {
+                return progress(input, pos, next);
             }
             if pos == input.len() {
-                return Progress {
-                    consumed: pos,
-                    next: Next::Read,
-                };
+                return progress(input, pos, Next::Read);
             }
             if out.len() >= g.config.max_pending_output {
-                return Progress {
-                    consumed: pos,
-                    next: Next::Flush,
-                };
+                return progress(input, pos, Next::Flush);
             }
             if let Some(next) = self.next_request(g, input, &mut pos, out) {
-                return Progress {
-                    consumed: if next == Next::Read { pos } else { input.len() },
-                    next,
-                };
+                return progress(input, pos, next);
             }
         }
+    }
+
+    /// Reads what `input[*pos..]` holds of a body in progress; answers once it ends.
+    /// `None` means go on with the next request.
+    fn read_body(
+        &mut self,
+        g: &Greeter,
+        input: &[u8],
+        pos: &mut usize,
+        out: &mut Vec<u8>,
+    ) -> Option<Next> {
+        let pending = self.body.as_mut()?;
+        match pending.body.read(&input[*pos..]) {
+            Err(status) => return Some(reject(g, status, out)),
+            Ok((used, false)) => {
+                *pos += used;
+                return Some(Next::Read);
+            }
+            Ok((used, true)) => *pos += used,
+        }
+        let PendingBody {
+            body,
+            persist,
+            minor,
+        } = *self.body.take()?;
+        answer(
+            g,
+            &body.into_reply(),
+            persist,
+            minor,
+            *pos == input.len(),
+            out,
+        )
     }
 
     /// Handles the request at `input[*pos..]`; `None` means go on with the next one.
@@ -115,40 +134,74 @@ impl Session {
             Parsed::Complete(head) => head,
         };
         *pos += head.len;
-        if head.body_len > g.config.max_body_bytes {
+        if matches!(head.body, BodyFraming::Length(n) if n > g.config.max_body_bytes) {
             return Some(reject(g, Status::PayloadTooLarge, out));
         }
-        let reply = route::route(head.method, head.target, g.draining);
-        if head.body_len > 0 {
-            let (persist, minor) = (head.persist, head.minor);
-            let reply = reply.into_owned();
-            self.body = Some(Box::new(PendingBody {
-                remaining: head.body_len,
-                reply,
-                persist,
-                minor,
-            }));
-            return None;
+        let at_end = *pos == input.len();
+        let planned = match route::route(head.method, head.target, g.draining) {
+            Routed::Reply(reply) if head.body == BodyFraming::None => Err(reply),
+            // No body, no name.
+            Routed::GreetFromBody if head.body == BodyFraming::None => {
+                Err(Reply::error(Status::BadRequest))
+            }
+            Routed::Reply(reply) => Ok(Answer::Reply(reply.into_owned())),
+            Routed::GreetFromBody => Ok(greet_from_body(&head)),
+        };
+        match planned {
+            Err(reply) => answer(g, &reply, head.persist, head.minor, at_end, out),
+            Ok(planned) => self.start_body(g, &head, planned, out),
         }
-        answer(
-            g,
-            &reply,
-            head.persist,
-            head.minor,
-            *pos == input.len(),
-            out,
-        )
     }
 
-    /// Drops body bytes from the front of `input`; returns how many.
-    fn discard_body(&mut self, input: &[u8]) -> usize {
-        let Some(body) = self.body.as_mut() else {
-            return 0;
-        };
-        let take = body.remaining.min(input.len() as u64);
-        body.remaining -= take;
-        take as usize
+    /// A request with a body: refuse it at once if the client waits for our go-ahead and
+    /// the answer is a refusal (RFC 9110 §10.1.1), else read the body (after `100
+    /// Continue`, if the client waits for it).
+    fn start_body(
+        &mut self,
+        g: &Greeter,
+        head: &Head<'_>,
+        answer: Answer,
+        out: &mut Vec<u8>,
+    ) -> Option<Next> {
+        if let Answer::Reply(reply) = &answer
+            && head.expect_continue
+            && !reply.status.is_success()
+        {
+            // The client may or may not send the body now: the framing is lost.
+            return Some(close_with(g, reply, out));
+        }
+        let max_trailer = g.config.max_header_bytes;
+        let body = Body::new(head.body, answer, g.config.max_body_bytes, max_trailer)?;
+        if head.expect_continue {
+            out.extend_from_slice(response::CONTINUE);
+        }
+        let (persist, minor) = (head.persist, head.minor);
+        self.body = Some(Box::new(PendingBody {
+            body,
+            persist,
+            minor,
+        }));
+        None
     }
+}
+
+/// What a `POST /greet` body must be: a media type greeter reads, with no transfer coding
+/// but chunked (else `415`).
+fn greet_from_body(head: &Head<'_>) -> Answer {
+    match names::media(head.content_type).filter(|_| !head.coded) {
+        Some(media) => Answer::Greet(media),
+        None => Answer::Reply(Reply::error(Status::UnsupportedMediaType)),
+    }
+}
+
+/// The result of a call: a read waits with the unconsumed input; anything that closes the
+/// connection discards the rest.
+fn progress(input: &[u8], pos: usize, next: Next) -> Progress {
+    let consumed = match next {
+        Next::Read | Next::Flush => pos,
+        Next::Close { .. } => input.len(),
+    };
+    Progress { consumed, next }
 }
 
 /// Encodes `reply`; returns the closing [`Next`] when the connection ends after it.
@@ -175,9 +228,14 @@ fn answer(
 
 /// Answers a request that cannot be read further; the connection closes after it.
 fn reject(g: &Greeter, status: Status, out: &mut Vec<u8>) -> Next {
+    close_with(g, &Reply::error(status), out)
+}
+
+/// Answers with `reply` and closes, draining what the client may still send.
+fn close_with(g: &Greeter, reply: &Reply<'_>, out: &mut Vec<u8>) -> Next {
     response::encode(
         out,
-        &Reply::error(status),
+        reply,
         Persist::Close,
         g.config.greeting.as_bytes(),
         &g.date,
