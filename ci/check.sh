@@ -38,6 +38,9 @@ step "documentation builds without warnings; the fuzz target compiles (as cargo-
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 (cd fuzz && RUSTFLAGS="--cfg fuzzing" cargo check --quiet)
 
+step "the /metrics exposition passes promtool check metrics"
+ci/metrics.sh
+
 step "io_uring tests under AddressSanitizer"
 ci/sanitize.sh
 

@@ -28,6 +28,16 @@ pub enum Backend {
     Tokio,
 }
 
+impl Backend {
+    /// Whether this is greeter's own io_uring driver.
+    pub fn is_uring(self) -> bool {
+        #[cfg(uring)]
+        return matches!(self, Backend::Uring);
+        #[cfg(not(uring))]
+        false
+    }
+}
+
 impl fmt::Display for Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match *self {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use greeter::proto::{ProtoConfig, Protocol, Timeouts};
-use greeter::{BackendChoice, Config, UringConfig};
+use greeter::{BackendChoice, Config, LogFormat, Metrics, UringConfig};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -159,6 +159,18 @@ pub struct ServeArgs {
     /// io_uring: submission queue entries (the completion queue gets 4x).
     #[arg(long, env = "GREETER_SQ_ENTRIES", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(8..=32768))]
     sq_entries: u32,
+    /// Serve /metrics on this address instead of the main one (an admin port).
+    #[arg(long, env = "GREETER_METRICS_LISTEN", conflicts_with = "no_metrics")]
+    metrics_listen: Option<SocketAddr>,
+    /// Serve no /metrics at all.
+    #[arg(long, env = "GREETER_NO_METRICS")]
+    no_metrics: bool,
+    /// Log lines as text (coloured only on a terminal) or as JSON objects.
+    #[arg(long, env = "GREETER_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Write an access log line per request to standard output, in --log-format.
+    #[arg(long, env = "GREETER_ACCESS_LOG")]
+    access_log: bool,
 }
 
 fn power_of_two(s: &str) -> Result<u16, String> {
@@ -170,6 +182,30 @@ fn power_of_two(s: &str) -> Result<u16, String> {
 
 impl ServeArgs {
     pub fn into_config(self) -> Config {
+        let uring = UringConfig {
+            sq_entries: self.sq_entries,
+            recv_buffers: self.recv_buffers,
+            recv_buffer_size: self.recv_buffer_size,
+        };
+        let metrics = match (self.no_metrics, self.metrics_listen) {
+            (true, _) => Metrics::Off,
+            (false, Some(addr)) => Metrics::Listen(addr),
+            (false, None) => Metrics::Here,
+        };
+        Config {
+            listen: self.listen,
+            backend: self.backend,
+            workers: self.workers,
+            proto: self.proto_config(),
+            shutdown_timeout: self.shutdown_timeout,
+            max_connections: self.max_connections,
+            uring,
+            metrics,
+            access_log: self.access_log.then_some(self.log_format),
+        }
+    }
+
+    fn proto_config(&self) -> ProtoConfig {
         let protocol = match self.protocol {
             ProtocolArg::Http => Protocol::Http,
             ProtocolArg::Raw => Protocol::Raw,
@@ -179,27 +215,14 @@ impl ServeArgs {
             idle: self.idle_timeout,
             ..Timeouts::default()
         };
-        let proto = ProtoConfig {
+        ProtoConfig {
             protocol,
-            greeting: self.message,
+            greeting: self.message.clone(),
             max_header_bytes: self.max_header_bytes as usize,
             max_body_bytes: self.max_body_bytes,
             max_pending_output: self.max_pending_output as usize,
             timeouts,
-        };
-        let uring = UringConfig {
-            sq_entries: self.sq_entries,
-            recv_buffers: self.recv_buffers,
-            recv_buffer_size: self.recv_buffer_size,
-        };
-        Config {
-            listen: self.listen,
-            backend: self.backend,
-            workers: self.workers,
-            proto,
-            shutdown_timeout: self.shutdown_timeout,
-            max_connections: self.max_connections,
-            uring,
+            ..ProtoConfig::default()
         }
     }
 }

@@ -7,6 +7,28 @@ use std::time::Duration;
 use crate::choice::BackendChoice;
 use crate::proto::ProtoConfig;
 
+/// How logs (and the access log) are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Lines of text (coloured only on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Where `/metrics` is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Metrics {
+    /// On the main listener, beside the greeting.
+    #[default]
+    Here,
+    /// On an admin listener of its own; the main listener answers `404` for `/metrics`.
+    Listen(SocketAddr),
+    /// Not served.
+    Off,
+}
+
 /// Knobs of the io_uring backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UringConfig {
@@ -46,6 +68,10 @@ pub struct Config {
     pub max_connections: Option<NonZeroUsize>,
     /// io_uring knobs (ignored by the tokio backend).
     pub uring: UringConfig,
+    /// Where `/metrics` is served.
+    pub metrics: Metrics,
+    /// An access log on standard output, in this format.
+    pub access_log: Option<LogFormat>,
 }
 
 impl Default for Config {
@@ -58,6 +84,8 @@ impl Default for Config {
             shutdown_timeout: Duration::from_secs(10),
             max_connections: None,
             uring: UringConfig::default(),
+            metrics: Metrics::Here,
+            access_log: None,
         }
     }
 }

@@ -18,10 +18,12 @@ compile_error!(
     "greeter has no backend for this target: io_uring exists only on Linux, so enable the `tokio` feature (on by default): `cargo build --features tokio`"
 );
 
+mod access;
 mod backend;
 mod choice;
 mod config;
 pub mod load;
+mod metrics;
 mod net;
 pub mod proto;
 mod server;
@@ -30,5 +32,5 @@ mod uring;
 
 pub use backend::StatsSnapshot;
 pub use choice::{Backend, BackendChoice, Resolved, Unsupported, resolve};
-pub use config::{Config, UringConfig};
+pub use config::{Config, LogFormat, Metrics, UringConfig};
 pub use server::{ServerHandle, Shutdown, StartError, start};

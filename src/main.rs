@@ -18,16 +18,29 @@ use cli::{Cli, Command, LoadArgs, ServeArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let format = match &cli.command {
+        Some(Command::Serve(args)) => args.log_format,
+        _ => cli.serve.log_format,
+    };
+    init_logs(format);
     match cli.command {
         Some(Command::Serve(args)) => serve(args),
         Some(Command::Load(args)) => load(&args),
         None => serve(cli.serve),
+    }
+}
+
+/// Logs to standard error: text (coloured only when it is a terminal, so a file or the
+/// journal gets no escape codes) or JSON lines; `RUST_LOG` filters.
+fn init_logs(format: greeter::LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match format {
+        greeter::LogFormat::Text => logs.init(),
+        greeter::LogFormat::Json => logs.json().flatten_event(true).init(),
     }
 }
 

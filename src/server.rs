@@ -7,12 +7,18 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::SystemTime;
 
-use crate::backend::{self, Stats, StatsSnapshot, Waker, WorkerHandle, WorkerSpec};
+use crate::access::AccessLog;
+use crate::backend::{self, StatsSnapshot, Waker, WorkerHandle, WorkerSpec};
 use crate::choice::{self, Backend, Unsupported};
-use crate::config::Config;
+use crate::config::{Config, Metrics};
+use crate::metrics::{Build, Registry};
 use crate::net;
-use crate::proto::Protocol;
+use crate::proto::{Exposition, Greeter, Protocol, Site};
+
+/// Connections the admin listener (`--metrics-listen`) holds at most.
+const ADMIN_CONNECTIONS: usize = 64;
 
 /// Descriptors kept back from the connection limit for listeners, rings, logs.
 const RESERVED_FDS: u64 = 64;
@@ -29,7 +35,8 @@ pub enum StartError {
         /// Why binding failed.
         source: io::Error,
     },
-    /// A worker could not be set up (its ring, runtime or listener).
+    /// A worker could not be set up (its ring, runtime or listener), or the access log
+    /// writer could not start.
     Worker(io::Error),
 }
 
@@ -54,11 +61,12 @@ impl std::error::Error for StartError {}
 /// A running server: its address, graceful shutdown, and join.
 pub struct ServerHandle {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     backend: Backend,
     setup: String,
     threads: Vec<JoinHandle<io::Result<()>>>,
     trigger: Shutdown,
-    stats: Vec<Arc<Stats>>,
+    registry: Arc<Registry>,
 }
 
 /// Starts a graceful shutdown from anywhere (a signal thread, say); cheap to clone.
@@ -72,28 +80,83 @@ impl Shutdown {
     }
 }
 
+/// What every worker of a server shares.
+struct Common<'a> {
+    backend: Backend,
+    config: &'a Config,
+    registry: &'a Arc<Registry>,
+    access_log: Option<AccessLog>,
+}
+
 /// Starts a server as `config` says; returns once every worker is ready to accept.
 pub fn start(config: Config) -> Result<ServerHandle, StartError> {
     let backend = resolve_backend(&config)?;
-    let count = config.worker_count();
-    let listener_count = if net::LISTENER_PER_WORKER { count } else { 1 };
-    let (listeners, addr) =
-        net::listeners(config.listen, listener_count).map_err(|source| StartError::Bind {
-            addr: config.listen,
-            source,
-        })?;
-    let limit = connection_limit(&config, count);
-    let workers = start_workers(backend, &config, &listeners, limit)?;
+    let bound = bind(&config)?;
+    let registry = Arc::new(Registry::new(config.worker_count(), bound.admin.is_some()));
+    let access_log = config.access_log.map(AccessLog::start).transpose();
+    let common = Common {
+        backend,
+        config: &config,
+        registry: &registry,
+        access_log: access_log.map_err(StartError::Worker)?,
+    };
+    let limit = connection_limit(&config, config.worker_count());
+    let mut workers = start_workers(&common, &bound.listeners, limit)?;
+    let metrics_addr = match bound.admin {
+        Some((listener, addr)) => Some(start_admin(&common, listener, addr, &mut workers)?),
+        None => None,
+    };
+    record_build(&registry, backend, &workers.setup);
     let handle = ServerHandle {
-        addr,
+        addr: bound.addr,
+        metrics_addr,
         backend,
         setup: workers.setup,
         threads: workers.threads,
         trigger: Shutdown(Arc::new(workers.wakers)),
-        stats: workers.stats,
+        registry,
     };
     log_start(&handle, &config, limit);
     Ok(handle)
+}
+
+/// The listening sockets a server starts with.
+struct Bound {
+    /// One per worker where `SO_REUSEPORT` balances, else one they share.
+    listeners: Vec<socket2::Socket>,
+    addr: SocketAddr,
+    /// The admin listener for `--metrics-listen`, and its address.
+    admin: Option<(socket2::Socket, SocketAddr)>,
+}
+
+/// Binds every listener before any worker starts, so a bad address fails the start.
+fn bind(config: &Config) -> Result<Bound, StartError> {
+    let count = config.worker_count();
+    let listener_count = if net::LISTENER_PER_WORKER { count } else { 1 };
+    let (listeners, addr) =
+        net::listeners(config.listen, listener_count).map_err(bind_error(config.listen))?;
+    let admin = admin_listener(config)?;
+    Ok(Bound {
+        listeners,
+        addr,
+        admin,
+    })
+}
+
+/// What `greeter_build_info` reports: the backend, and the ring flags on io_uring.
+fn record_build(registry: &Registry, backend: Backend, setup: &str) {
+    let ring_flags = match backend.is_uring() {
+        true => setup.to_owned(),
+        false => String::new(),
+    };
+    registry.set_build(Build {
+        backend: backend.to_string(),
+        ring_flags,
+    });
+}
+
+fn bind_error(addr: SocketAddr) -> impl FnOnce(io::Error) -> StartError {
+    move |source| StartError::Bind { addr, source }
 }
 
 /// The backend to run; a fallback from io_uring is logged with its reason.
@@ -109,54 +172,121 @@ fn resolve_backend(config: &Config) -> Result<Backend, StartError> {
     Ok(resolved.backend)
 }
 
+/// The admin listener for `--metrics-listen`, bound before any worker starts.
+fn admin_listener(config: &Config) -> Result<Option<(socket2::Socket, SocketAddr)>, StartError> {
+    let Metrics::Listen(addr) = config.metrics else {
+        return Ok(None);
+    };
+    let (mut listeners, bound) = net::listeners(addr, 1).map_err(bind_error(addr))?;
+    Ok(Some((listeners.remove(0), bound)))
+}
+
 /// The started workers, in order.
 #[derive(Default)]
 struct Workers {
     threads: Vec<JoinHandle<io::Result<()>>>,
     wakers: Vec<Waker>,
-    stats: Vec<Arc<Stats>>,
     /// What the workers run on (the same for all), for the log line.
     setup: String,
+}
+
+impl Workers {
+    fn push(&mut self, worker: WorkerHandle) {
+        self.threads.push(worker.thread);
+        self.wakers.push(worker.waker);
+        self.setup = worker.setup;
+    }
+
+    /// Stops the workers started so far, after one failed to start.
+    fn abandon(self, e: io::Error) -> StartError {
+        self.wakers.iter().for_each(Waker::wake);
+        self.threads.into_iter().for_each(|t| drop(t.join()));
+        StartError::Worker(e)
+    }
 }
 
 /// Starts one worker per `config.worker_count()`, each on its listener (or the one shared
 /// listener); if one fails, those already started are stopped.
 fn start_workers(
-    backend: Backend,
-    config: &Config,
+    c: &Common<'_>,
     listeners: &[socket2::Socket],
     limit: usize,
 ) -> Result<Workers, StartError> {
     let mut workers = Workers::default();
-    for index in 0..config.worker_count() {
-        let stats = Arc::new(Stats::default());
+    let exposition = (c.config.metrics == Metrics::Here).then(|| exposition(c.registry));
+    for index in 0..c.config.worker_count() {
         let listener = listeners.get(index).unwrap_or(&listeners[0]).try_clone();
-        let spec = |listener| WorkerSpec {
-            index,
-            listener,
-            config,
-            stats: Arc::clone(&stats),
-            max_connections: limit,
-        };
-        match listener.and_then(|l| spawn(backend, spec(l))) {
-            Ok(worker) => {
-                workers.threads.push(worker.thread);
-                workers.wakers.push(worker.waker);
-                workers.stats.push(stats);
-                workers.setup = worker.setup;
-            }
-            Err(e) => {
-                workers.wakers.iter().for_each(Waker::wake);
-                workers.threads.into_iter().for_each(|t| drop(t.join()));
-                return Err(StartError::Worker(e));
-            }
+        let greeter = greeter_for(c, Site::Main, index, exposition.clone());
+        match listener.and_then(|l| spawn(c, index, l, greeter, limit)) {
+            Ok(worker) => workers.push(worker),
+            Err(e) => return Err(workers.abandon(e)),
         }
     }
     Ok(workers)
 }
 
-fn spawn(backend: Backend, spec: WorkerSpec<'_>) -> io::Result<WorkerHandle> {
-    match backend {
+/// Starts the admin worker on `listener`; its address.
+fn start_admin(
+    c: &Common<'_>,
+    listener: socket2::Socket,
+    addr: SocketAddr,
+    workers: &mut Workers,
+) -> Result<SocketAddr, StartError> {
+    let index = c.config.worker_count(); // the admin worker comes last
+    let greeter = greeter_for(c, Site::Admin, index, Some(exposition(c.registry)));
+    match spawn(c, index, listener, greeter, ADMIN_CONNECTIONS) {
+        Ok(worker) => {
+            workers.push(worker);
+            Ok(addr)
+        }
+        Err(e) => Err(std::mem::take(workers).abandon(e)),
+    }
+}
+
+fn exposition(registry: &Arc<Registry>) -> Arc<dyn Exposition> {
+    Arc::clone(registry) as Arc<dyn Exposition>
+}
+
+/// The protocol state of worker `index` on `site`: its routes, its counts, `/metrics`.
+fn greeter_for(
+    c: &Common<'_>,
+    site: Site,
+    index: usize,
+    exposition: Option<Arc<dyn Exposition>>,
+) -> Greeter {
+    let mut proto = c.config.proto.clone();
+    proto.site = site;
+    proto.access_log = c.access_log.is_some();
+    let greeter = Greeter::new(proto, SystemTime::now())
+        .with_tally(Arc::clone(&c.registry.worker(index).tally));
+    match exposition {
+        Some(e) => greeter.expose(e),
+        None => greeter,
+    }
+}
+
+/// Starts worker `index` (the admin worker when it is `worker_count()`).
+fn spawn(
+    c: &Common<'_>,
+    index: usize,
+    listener: socket2::Socket,
+    greeter: Greeter,
+    max_connections: usize,
+) -> io::Result<WorkerHandle> {
+    let name = match index < c.config.worker_count() {
+        true => index.to_string(),
+        false => "admin".to_owned(),
+    };
+    let spec = WorkerSpec {
+        name,
+        listener,
+        config: c.config,
+        greeter,
+        metrics: c.registry.worker(index),
+        access_log: c.access_log.clone(),
+        max_connections,
+    };
+    match c.backend {
         #[cfg(uring)]
         Backend::Uring => backend::uring::spawn(spec),
         #[cfg(feature = "tokio")]
@@ -169,12 +299,22 @@ fn log_start(handle: &ServerHandle, config: &Config, limit: usize) {
         Protocol::Http => "http",
         Protocol::Raw => "tcp",
     };
+    let metrics = match (config.metrics, handle.metrics_addr) {
+        (_, Some(addr)) => format!("; metrics on http://{addr}/metrics"),
+        (Metrics::Here, None) => "; metrics at /metrics".to_owned(),
+        _ => String::new(),
+    };
+    let workers = handle.registry.serving_workers();
     tracing::info!(
-        "greeter serving {scheme}://{}/ on {} ({}), {} worker(s), up to {limit} connections each",
+        backend = %handle.backend,
+        ring_flags = %handle.setup,
+        workers,
+        address = %handle.addr,
+        max_connections = limit,
+        "greeter serving {scheme}://{}/ on {} ({}), {workers} worker(s), up to {limit} connections each{metrics}",
         handle.addr,
         handle.backend,
         handle.setup,
-        handle.threads.len()
     );
 }
 
@@ -206,11 +346,27 @@ impl ServerHandle {
         &self.setup
     }
 
-    /// Counters summed over the workers.
+    /// The admin listener's address, with `Metrics::Listen`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// A few counters summed over the workers.
     pub fn stats(&self) -> StatsSnapshot {
-        let mut total = StatsSnapshot::default();
-        self.stats.iter().for_each(|s| total.add(s));
-        total
+        let r = &self.registry;
+        StatsSnapshot {
+            accepted: r.sum(|w| w.accepted.get()),
+            open: r.sum(|w| w.open.get()),
+            recv_enobufs: r.sum(|w| w.uring_enobufs.get()),
+            accept_pauses: r.sum(|w| w.paused_total()),
+        }
+    }
+
+    /// The Prometheus exposition `/metrics` serves, as text.
+    pub fn metrics(&self) -> String {
+        let mut out = Vec::new();
+        self.registry.render(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
     }
 
     /// Starts a graceful shutdown: stop accepting, finish what is in flight, close.

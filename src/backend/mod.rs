@@ -10,24 +10,15 @@ pub(crate) mod uring;
 
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
+use crate::access::AccessLog;
 use crate::config::Config;
+use crate::metrics::WorkerMetrics;
+use crate::proto::Greeter;
 
-/// Counters a worker keeps; read through [`crate::ServerHandle::stats`].
-#[derive(Debug, Default)]
-pub(crate) struct Stats {
-    pub accepted: AtomicU64,
-    /// Connections accepted and not yet fully closed.
-    pub open: AtomicU64,
-    /// Receives that found the buffer ring empty and were re-armed.
-    pub recv_enobufs: AtomicU64,
-    /// Times accepting paused because descriptors or memory ran out.
-    pub accept_pauses: AtomicU64,
-}
-
-/// The counters, summed over workers.
+/// A few counters summed over workers, for tests and library users; the full set is
+/// the `/metrics` exposition.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StatsSnapshot {
     /// Connections accepted.
@@ -36,17 +27,8 @@ pub struct StatsSnapshot {
     pub open: u64,
     /// io_uring receives that found the buffer ring empty and were re-armed.
     pub recv_enobufs: u64,
-    /// Times accepting paused because descriptors or memory ran out.
+    /// Times accepting paused, for any cause.
     pub accept_pauses: u64,
-}
-
-impl StatsSnapshot {
-    pub(crate) fn add(&mut self, s: &Stats) {
-        self.accepted += s.accepted.load(Ordering::Relaxed);
-        self.open += s.open.load(Ordering::Relaxed);
-        self.recv_enobufs += s.recv_enobufs.load(Ordering::Relaxed);
-        self.accept_pauses += s.accept_pauses.load(Ordering::Relaxed);
-    }
 }
 
 /// Tells one worker to shut down gracefully.
@@ -81,10 +63,15 @@ pub(crate) struct WorkerHandle {
 
 /// What a backend needs to start one worker.
 pub(crate) struct WorkerSpec<'a> {
-    pub index: usize,
+    /// Names the thread (`greeter-uring-0`, ..., or `-admin`).
+    pub name: String,
     pub listener: socket2::Socket,
+    /// Timeouts and io_uring knobs.
     pub config: &'a Config,
-    pub stats: Arc<Stats>,
+    /// The worker's protocol state: its routes, counts and `/metrics` rendering.
+    pub greeter: Greeter,
+    pub metrics: Arc<WorkerMetrics>,
+    pub access_log: Option<AccessLog>,
     pub max_connections: usize,
 }
 

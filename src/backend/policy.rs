@@ -5,6 +5,8 @@
 
 use std::time::{Duration, Instant};
 
+pub(crate) use crate::metrics::PauseCause as Pause;
+
 /// How long accepting pauses when descriptors or kernel memory run out.
 pub const EXHAUSTED_BACKOFF: Duration = Duration::from_millis(100);
 /// How long accepting pauses after any other error that ends accepting (never a spin).
@@ -13,17 +15,6 @@ pub const ERROR_BACKOFF: Duration = Duration::from_secs(1);
 pub const SHED_BATCH: usize = 32;
 /// A pause of the same cause is logged at most this often.
 const LOG_EVERY: Duration = Duration::from_secs(1);
-
-/// Why accepting paused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pause {
-    /// The process or the system ran out of descriptors (`EMFILE`, `ENFILE`).
-    Descriptors,
-    /// The kernel ran out of memory for sockets (`ENOMEM`, `ENOBUFS`).
-    Memory,
-    /// Any other error: a broken listener, a refused submission.
-    Error,
-}
 
 /// What to do after an accept error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

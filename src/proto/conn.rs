@@ -36,6 +36,49 @@ impl Action {
     }
 }
 
+/// Why a connection closed, for `greeter_connections_closed_total{reason}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CloseReason {
+    /// The client ended it, or asked for it (`Connection: close`, HTTP/1.0).
+    #[default]
+    Client,
+    /// Idle between requests past the idle timeout.
+    IdleTimeout,
+    /// A request (head or body) not complete by the header deadline.
+    HeaderTimeout,
+    /// Shed at the connection limit to make room for a new one.
+    Shed,
+    /// Bad input, a reset, an I/O error, a stalled reader, a client that overran what it
+    /// may send unread.
+    Error,
+    /// Graceful shutdown closed it (idle, or still busy at the deadline).
+    Shutdown,
+}
+
+impl CloseReason {
+    /// Every reason, in the order of [`CloseReason::label`].
+    pub const ALL: [CloseReason; 6] = [
+        CloseReason::Client,
+        CloseReason::IdleTimeout,
+        CloseReason::HeaderTimeout,
+        CloseReason::Shed,
+        CloseReason::Error,
+        CloseReason::Shutdown,
+    ];
+
+    /// The `reason` label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            CloseReason::Client => "client",
+            CloseReason::IdleTimeout => "idle_timeout",
+            CloseReason::HeaderTimeout => "header_timeout",
+            CloseReason::Shed => "shed",
+            CloseReason::Error => "error",
+            CloseReason::Shutdown => "shutdown",
+        }
+    }
+}
+
 /// Per-connection timeouts every backend enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
@@ -92,6 +135,8 @@ pub struct Flow {
     seen_input: bool,
     /// Aborted: nothing more is read or written.
     aborted: bool,
+    /// Why it is closing, once it is.
+    reason: CloseReason,
 }
 
 impl Flow {
@@ -108,6 +153,7 @@ impl Flow {
             closing: None,
             seen_input: false,
             aborted: false,
+            reason: CloseReason::Client,
         }
     }
 
@@ -119,6 +165,9 @@ impl Flow {
         out: &mut Vec<u8>,
         now: Instant,
     ) -> Action {
+        if g.journals() {
+            g.journal_from(self.request_started(g, now));
+        }
         self.seen_input = true;
         let action = match self.closing {
             Some(_) => self.action(),
@@ -158,7 +207,7 @@ impl Flow {
         self.eof = true;
         let action = match self.closing {
             // Nothing left to drain from a peer that is done.
-            Some(_) => self.close(false),
+            Some(_) => self.close(false, self.reason),
             None if self.held => Action::Hold,
             None => self.finish_eof(g, out),
         };
@@ -168,14 +217,20 @@ impl Flow {
     /// [`Flow::poll_timeout`] has passed. A request cut off mid-way is told why (`408`)
     /// and the connection closes; a stalled writer or an expired linger is aborted.
     pub fn handle_timeout(&mut self, g: &Greeter, out: &mut Vec<u8>, now: Instant) -> Action {
-        if matches!(self.phase, Phase::Write | Phase::Linger) {
-            return self.abort();
+        match self.phase {
+            Phase::Write => return self.abort(CloseReason::Error), // a stalled reader
+            Phase::Linger => return self.abort(self.reason),
+            Phase::Head | Phase::Idle => {}
         }
         if self.closing.is_none() {
             let cut_off = self.seen_input && self.mid_request();
             self.session.handle_timeout(g, cut_off, out);
         }
-        let action = self.close(false);
+        let reason = match self.phase {
+            Phase::Idle => CloseReason::IdleTimeout,
+            _ => CloseReason::HeaderTimeout,
+        };
+        let action = self.close(false, reason);
         self.settle(g, action, out, now)
     }
 
@@ -203,6 +258,15 @@ impl Flow {
         self.phase == Phase::Idle && !self.writing && self.closing.is_none()
     }
 
+    /// When the request now in progress began: its first bytes (the header deadline
+    /// was set then), or `now` if none is.
+    fn request_started(&self, g: &Greeter, now: Instant) -> Instant {
+        match self.phase {
+            Phase::Head if self.seen_input => self.deadline - g.timeouts().header,
+            _ => now,
+        }
+    }
+
     /// Received bytes kept: an unfinished request, input held back, a body held for its
     /// answer.
     pub fn buffered(&self) -> usize {
@@ -213,7 +277,7 @@ impl Flow {
     /// up to a bound: a client that overruns it is cut off.
     fn hold_input(&mut self, g: &Greeter, data: &[u8]) -> Action {
         if self.tail.len() + data.len() > g.max_held_input() {
-            return self.abort();
+            return self.abort(CloseReason::Error);
         }
         self.tail.extend_from_slice(data);
         Action::Hold
@@ -246,15 +310,15 @@ impl Flow {
                 self.held = true;
                 Action::Hold
             }
-            Next::Close { linger } => self.close(linger),
+            Next::Close { linger, reason } => self.close(linger, reason),
         }
     }
 
     fn finish_eof(&mut self, g: &Greeter, out: &mut Vec<u8>) -> Action {
-        let Next::Close { linger } = self.session.handle_eof(g, out) else {
+        let Next::Close { linger, reason } = self.session.handle_eof(g, out) else {
             return Action::Read;
         };
-        self.close(linger && !self.eof)
+        self.close(linger && !self.eof, reason)
     }
 
     /// Records what a step produced, closes an idle connection while draining, and moves
@@ -265,7 +329,7 @@ impl Flow {
         }
         self.writing |= !out.is_empty();
         let action = if g.is_draining() && self.quiet() {
-            self.close(false)
+            self.close(false, CloseReason::Shutdown)
         } else {
             action
         };
@@ -307,13 +371,20 @@ impl Flow {
         !self.tail.is_empty() || self.session.in_body()
     }
 
-    fn close(&mut self, linger: bool) -> Action {
+    /// Why the connection is closing (the client, by default, until it is).
+    pub fn close_reason(&self) -> CloseReason {
+        self.reason
+    }
+
+    fn close(&mut self, linger: bool, reason: CloseReason) -> Action {
+        self.reason = reason;
         self.closing = Some(linger);
         self.tail = Vec::new();
         Action::Close { linger }
     }
 
-    fn abort(&mut self) -> Action {
+    fn abort(&mut self, reason: CloseReason) -> Action {
+        self.reason = reason;
         self.aborted = true;
         self.closing = Some(false);
         self.tail = Vec::new();

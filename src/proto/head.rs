@@ -32,6 +32,8 @@ pub enum BodyFraming {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Head<'a> {
     pub method: Method,
+    /// The method as sent (for the access log).
+    pub method_name: &'a str,
     pub target: &'a [u8],
     /// Minor version: `0` for HTTP/1.0, `1` for HTTP/1.1.
     pub minor: u8,
@@ -109,6 +111,7 @@ fn frame<'a>(req: &httparse::Request<'_, 'a>, len: usize) -> Parsed<'a> {
     };
     Parsed::Complete(Head {
         method: method_of(method),
+        method_name: method,
         target: path.as_bytes(),
         minor,
         persist: !f.close && (minor == 1 || f.keep_alive),

@@ -17,17 +17,18 @@ mod chunked;
 mod conn;
 mod date;
 mod fields;
+mod greeter;
 mod head;
 mod names;
 mod response;
 mod route;
 mod session;
+mod tally;
 
-use std::time::SystemTime;
-
-pub use conn::{Action, Flow, Timeouts};
-use date::DateCache;
+pub use conn::{Action, CloseReason, Flow, Timeouts};
+pub use greeter::{Answered, Exposition, Greeter};
 use session::Session;
+pub use tally::{Counter, Route, Tally};
 
 /// Which protocol a listener speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -54,6 +55,21 @@ pub struct ProtoConfig {
     pub max_pending_output: usize,
     /// Per-connection deadlines.
     pub timeouts: Timeouts,
+    /// Which routes this listener serves.
+    pub site: Site,
+    /// Keep a journal of answered requests for the access log.
+    pub access_log: bool,
+}
+
+/// Which routes a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Site {
+    /// The greeting routes, `/healthz`, and `/metrics` when the server exposes metrics
+    /// here (see [`Greeter::expose`]).
+    #[default]
+    Main,
+    /// The admin listener of `--metrics-listen`: `/metrics` and `/healthz` only.
+    Admin,
 }
 
 impl Default for ProtoConfig {
@@ -65,6 +81,8 @@ impl Default for ProtoConfig {
             max_body_bytes: 64 * 1024,
             max_pending_output: 64 * 1024,
             timeouts: Timeouts::default(),
+            site: Site::Main,
+            access_log: false,
         }
     }
 }
@@ -80,7 +98,7 @@ enum Next {
     /// Close after the output is written. With `linger`, the client may still be sending
     /// (an error cut its request short): shut down writing and drain its input briefly,
     /// so the kernel does not answer unread bytes with a reset that destroys the response.
-    Close { linger: bool },
+    Close { linger: bool, reason: CloseReason },
 }
 
 /// The result of feeding input; the caller must drop `consumed` bytes and act on `next`.
@@ -89,65 +107,6 @@ enum Next {
 struct Progress {
     consumed: usize,
     next: Next,
-}
-
-/// Per-worker protocol state shared by all its connections: settings, the Date cache, and
-/// whether the server is draining.
-#[derive(Debug, Clone)]
-pub struct Greeter {
-    config: ProtoConfig,
-    /// What the raw protocol writes: the greeting and a newline.
-    raw_line: Box<[u8]>,
-    date: DateCache,
-    draining: bool,
-}
-
-impl Greeter {
-    /// Protocol state for `config`, with the Date header at `now`.
-    pub fn new(config: ProtoConfig, now: SystemTime) -> Self {
-        let raw_line = format!("{}\n", config.greeting)
-            .into_bytes()
-            .into_boxed_slice();
-        Greeter {
-            config,
-            raw_line,
-            date: DateCache::new(now),
-            draining: false,
-        }
-    }
-
-    /// The settings it was made with.
-    pub fn config(&self) -> &ProtoConfig {
-        &self.config
-    }
-
-    /// Per-connection deadlines.
-    pub fn timeouts(&self) -> &Timeouts {
-        &self.config.timeouts
-    }
-
-    /// Input a connection may hold while its reading is paused (a backend's read can
-    /// still deliver bytes after it was asked to stop): an unfinished head, plus as much
-    /// again as the output bound. A client that sends more before reading is cut off.
-    fn max_held_input(&self) -> usize {
-        self.config.max_header_bytes + self.config.max_pending_output
-    }
-
-    /// Refreshes the Date header; the backend calls this from its periodic timer.
-    pub fn set_time(&mut self, now: SystemTime) {
-        self.date.update(now);
-    }
-
-    /// From now on `/healthz` answers `503` and the response that ends a connection's
-    /// received input says `Connection: close`.
-    pub fn start_draining(&mut self) {
-        self.draining = true;
-    }
-
-    /// Whether [`Greeter::start_draining`] was called.
-    pub fn is_draining(&self) -> bool {
-        self.draining
-    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 
 use std::borrow::Cow;
 
-use super::date::DateCache;
+use super::Greeter;
+use super::tally::Route;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -22,7 +23,22 @@ pub enum Status {
 }
 
 impl Status {
-    #[cfg(test)]
+    /// Every status, in declaration order (a `Status as usize` indexes it).
+    pub const ALL: [Status; 12] = [
+        Status::Ok,
+        Status::BadRequest,
+        Status::NotFound,
+        Status::MethodNotAllowed,
+        Status::RequestTimeout,
+        Status::PayloadTooLarge,
+        Status::UriTooLong,
+        Status::UnsupportedMediaType,
+        Status::ExpectationFailed,
+        Status::HeaderFieldsTooLarge,
+        Status::ServiceUnavailable,
+        Status::VersionNotSupported,
+    ];
+
     pub fn code(self) -> u16 {
         match self {
             Status::Ok => 200,
@@ -89,6 +105,8 @@ pub enum Body<'a> {
     /// `Hello, {name}!`
     Greet(Cow<'a, str>),
     Text(&'static str),
+    /// The Prometheus exposition of the server's metrics, rendered when encoded.
+    Metrics,
 }
 
 /// A response before encoding: small, and owned when it must wait for a request body.
@@ -100,6 +118,8 @@ pub struct Reply<'a> {
     pub allow: Option<&'static str>,
     /// HEAD: every header of the GET answer, no body.
     pub head_only: bool,
+    /// The route it answers, for the request count.
+    pub route: Route,
 }
 
 impl<'a> Reply<'a> {
@@ -109,6 +129,7 @@ impl<'a> Reply<'a> {
             body,
             allow: None,
             head_only: false,
+            route: Route::Other,
         }
     }
 
@@ -122,6 +143,7 @@ impl<'a> Reply<'a> {
             Body::Greeting => Body::Greeting,
             Body::Greet(name) => Body::Greet(Cow::Owned(name.into_owned())),
             Body::Text(text) => Body::Text(text),
+            Body::Metrics => Body::Metrics,
         };
         Reply { body, ..self }
     }
@@ -141,24 +163,30 @@ pub enum Persist {
     Close,
 }
 
+/// The media type of every body but the metrics.
+const TEXT: &[u8] = b"text/plain; charset=utf-8";
+/// The Prometheus text exposition format.
+const EXPOSITION: &[u8] = b"text/plain; version=0.0.4; charset=utf-8";
+
 /// Appends one encoded response to `out`.
-pub fn encode(
-    out: &mut Vec<u8>,
-    reply: &Reply<'_>,
-    persist: Persist,
-    greeting: &[u8],
-    date: &DateCache,
-) {
+pub fn encode(out: &mut Vec<u8>, reply: &Reply<'_>, persist: Persist, g: &Greeter) {
+    let rendered = match reply.body {
+        Body::Metrics => g.render_metrics(),
+        _ => Vec::new(),
+    };
     let mut length = itoa::Buffer::new();
-    let body_len = match &reply.body {
-        Body::Greeting => greeting.len(),
-        Body::Greet(name) => b"Hello, ".len() + name.len() + b"!".len(),
-        Body::Text(text) => text.len(),
+    let (media, body_len) = match &reply.body {
+        Body::Greeting => (TEXT, g.config.greeting.len()),
+        Body::Greet(name) => (TEXT, b"Hello, ".len() + name.len() + b"!".len()),
+        Body::Text(text) => (TEXT, text.len()),
+        Body::Metrics => (EXPOSITION, rendered.len()),
     };
     out.extend_from_slice(reply.status.line());
     out.extend_from_slice(b"Server: greeter\r\nDate: ");
-    out.extend_from_slice(date.as_bytes());
-    out.extend_from_slice(b"\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ");
+    out.extend_from_slice(g.date.as_bytes());
+    out.extend_from_slice(b"\r\nContent-Type: ");
+    out.extend_from_slice(media);
+    out.extend_from_slice(b"\r\nContent-Length: ");
     out.extend_from_slice(length.format(body_len).as_bytes());
     out.extend_from_slice(match persist {
         Persist::Default => b"\r\n".as_slice(),
@@ -172,18 +200,19 @@ pub fn encode(
     }
     out.extend_from_slice(b"\r\n");
     if !reply.head_only {
-        write_body(out, &reply.body, greeting);
+        write_body(out, &reply.body, &g.config.greeting, &rendered);
     }
 }
 
-fn write_body(out: &mut Vec<u8>, body: &Body<'_>, greeting: &[u8]) {
+fn write_body(out: &mut Vec<u8>, body: &Body<'_>, greeting: &str, rendered: &[u8]) {
     match body {
-        Body::Greeting => out.extend_from_slice(greeting),
+        Body::Greeting => out.extend_from_slice(greeting.as_bytes()),
         Body::Greet(name) => {
             out.extend_from_slice(b"Hello, ");
             out.extend_from_slice(name.as_bytes());
             out.extend_from_slice(b"!");
         }
         Body::Text(text) => out.extend_from_slice(text.as_bytes()),
+        Body::Metrics => out.extend_from_slice(rendered),
     }
 }

@@ -4,6 +4,8 @@
 use super::head::Method;
 use super::names;
 use super::response::{Body, Reply, Status};
+use super::tally::Route;
+use super::{Greeter, Site};
 
 /// What the methods of a resource are, for `405` answers.
 const GET_HEAD: &str = "GET, HEAD";
@@ -18,34 +20,51 @@ pub enum Routed<'a> {
     GreetFromBody,
 }
 
-/// The answer to `method target`; `draining` turns `/healthz` into `503`.
-pub fn route(method: Method, target: &[u8], draining: bool) -> Routed<'_> {
+/// The answer to `method target` on `g`'s site; draining turns `/healthz` into `503`.
+pub fn route<'a>(method: Method, target: &'a [u8], g: &Greeter) -> Routed<'a> {
     let Some(path) = origin_path(target) else {
         return Routed::Reply(asterisk_or_bad(method, target));
     };
-    if path == b"/greet" {
-        return match method {
-            Method::Post => Routed::GreetFromBody,
-            _ => Routed::Reply(not_allowed(POST)),
-        };
-    }
+    let route = route_of(path);
+    let greets = g.config.site == Site::Main;
     let reply = match path {
-        b"/" => Reply::new(Status::Ok, Body::Greeting),
-        b"/healthz" if draining => Reply::new(Status::ServiceUnavailable, Body::Text("draining")),
+        b"/greet" if greets && method == Method::Post => return Routed::GreetFromBody,
+        b"/greet" if greets => not_allowed(POST),
+        b"/" if greets => Reply::new(Status::Ok, Body::Greeting),
+        b"/healthz" if g.draining => Reply::new(Status::ServiceUnavailable, Body::Text("draining")),
         b"/healthz" => Reply::new(Status::Ok, Body::Text("ok")),
+        b"/metrics" if g.serves_metrics() => Reply::new(Status::Ok, Body::Metrics),
         _ => match path.strip_prefix(b"/greet/") {
-            Some(raw) if !raw.contains(&b'/') => greet(names::from_path(raw)),
+            Some(raw) if greets && !raw.contains(&b'/') => greet(names::from_path(raw)),
             _ => Reply::error(Status::NotFound),
         },
     };
-    Routed::Reply(with_method(reply, method))
+    Routed::Reply(Reply {
+        route,
+        ..with_method(reply, method)
+    })
+}
+
+/// The `route` label of a path: a fixed set, never the path itself.
+fn route_of(path: &[u8]) -> Route {
+    match path {
+        b"/" => Route::Root,
+        b"/healthz" => Route::Healthz,
+        b"/metrics" => Route::Metrics,
+        p if p == b"/greet" || p.starts_with(b"/greet/") => Route::Greet,
+        _ => Route::Other,
+    }
 }
 
 /// `Hello, {name}!`, or `400` for a name that breaks the rules.
 pub fn greet(name: Option<std::borrow::Cow<'_, str>>) -> Reply<'_> {
-    match name {
+    let reply = match name {
         Some(name) => Reply::new(Status::Ok, Body::Greet(name)),
         None => Reply::error(Status::BadRequest),
+    };
+    Reply {
+        route: Route::Greet,
+        ..reply
     }
 }
 
@@ -57,7 +76,7 @@ fn with_method(reply: Reply<'_>, method: Method) -> Reply<'_> {
             head_only: true,
             ..reply
         },
-        _ if reply.status == Status::NotFound => reply,
+        _ if matches!(reply.status, Status::NotFound | Status::MethodNotAllowed) => reply,
         _ => not_allowed(GET_HEAD),
     }
 }
@@ -107,8 +126,16 @@ fn absolute_path(target: &[u8]) -> Option<&[u8]> {
 mod tests {
     use super::*;
 
+    fn greeter(draining: bool) -> Greeter {
+        let mut g = Greeter::new(Default::default(), std::time::SystemTime::now());
+        if draining {
+            g.start_draining();
+        }
+        g
+    }
+
     fn reply(method: Method, target: &[u8], draining: bool) -> Reply<'_> {
-        match route(method, target, draining) {
+        match route(method, target, &greeter(draining)) {
             Routed::Reply(reply) => reply,
             Routed::GreetFromBody => panic!("{method:?} wants a body"),
         }
@@ -155,11 +182,9 @@ mod tests {
 
     #[test]
     fn greet_takes_a_post_with_the_name_in_the_body() {
-        assert_eq!(route(Method::Post, b"/greet", false), Routed::GreetFromBody);
-        assert_eq!(
-            route(Method::Post, b"/greet?x", false),
-            Routed::GreetFromBody
-        );
+        let g = greeter(false);
+        assert_eq!(route(Method::Post, b"/greet", &g), Routed::GreetFromBody);
+        assert_eq!(route(Method::Post, b"/greet?x", &g), Routed::GreetFromBody);
         for method in [Method::Get, Method::Head, Method::Other] {
             let refused = reply(method, b"/greet", false);
             assert_eq!(

@@ -7,7 +7,7 @@ use super::head::{self, BodyFraming, Head, Parsed};
 use super::names;
 use super::response::{self, Persist, Reply, Status};
 use super::route::{self, Routed};
-use super::{Greeter, Next, Progress, Protocol};
+use super::{CloseReason, Greeter, Next, Progress, Protocol};
 
 /// Per-connection state. Idle, it is one null pointer: an idle connection must stay small.
 #[derive(Debug, Default)]
@@ -21,6 +21,23 @@ struct PendingBody {
     body: Body,
     persist: bool,
     minor: u8,
+    /// The request line, kept only for the access log.
+    line: Option<(String, String)>,
+}
+
+/// The request line an answer is for, as the access log records it.
+#[derive(Debug, Clone, Copy)]
+struct Line<'a> {
+    method: &'a str,
+    target: &'a [u8],
+}
+
+impl Line<'_> {
+    /// A request refused before its line was read.
+    const UNKNOWN: Line<'static> = Line {
+        method: "-",
+        target: b"-",
+    };
 }
 
 impl Session {
@@ -35,10 +52,13 @@ impl Session {
                 next: Next::Read,
             },
             Protocol::Raw => {
-                out.extend_from_slice(&g.raw_line);
+                greet_raw(g, out);
                 Progress {
                     consumed: input.len(),
-                    next: Next::Close { linger: false },
+                    next: Next::Close {
+                        linger: false,
+                        reason: CloseReason::Client,
+                    },
                 }
             }
         }
@@ -47,15 +67,18 @@ impl Session {
     /// The peer finished sending. The raw protocol still greets; HTTP has nothing to add.
     pub fn handle_eof(&mut self, g: &Greeter, out: &mut Vec<u8>) -> Next {
         if g.config.protocol == Protocol::Raw {
-            out.extend_from_slice(&g.raw_line);
+            greet_raw(g, out);
         }
-        Next::Close { linger: false }
+        Next::Close {
+            linger: false,
+            reason: CloseReason::Client,
+        }
     }
 
     /// The connection's deadline passed. A client cut off mid-request learns why (`408`).
     pub fn handle_timeout(&mut self, g: &Greeter, mid_request: bool, out: &mut Vec<u8>) {
         if mid_request && g.config.protocol == Protocol::Http {
-            reject(g, Status::RequestTimeout, out);
+            reject(g, Status::RequestTimeout, Line::UNKNOWN, out);
         }
     }
 
@@ -98,26 +121,21 @@ impl Session {
     ) -> Option<Next> {
         let pending = self.body.as_mut()?;
         match pending.body.read(&input[*pos..]) {
-            Err(status) => return Some(reject(g, status, out)),
+            Err(status) => return Some(reject(g, status, line_of(&pending.line), out)),
             Ok((used, false)) => {
                 *pos += used;
                 return Some(Next::Read);
             }
             Ok((used, true)) => *pos += used,
         }
-        let PendingBody {
-            body,
-            persist,
-            minor,
-        } = *self.body.take()?;
-        answer(
-            g,
-            &body.into_reply(),
-            persist,
-            minor,
-            *pos == input.len(),
-            out,
-        )
+        let done = *self.body.take()?;
+        let head = Persisting {
+            persist: done.persist,
+            minor: done.minor,
+            at_end: *pos == input.len(),
+        };
+        let reply = done.body.into_reply();
+        answer(g, &reply, head, line_of(&done.line), out)
     }
 
     /// Handles the request at `input[*pos..]`; `None` means go on with the next one.
@@ -130,15 +148,23 @@ impl Session {
     ) -> Option<Next> {
         let head = match head::parse(&input[*pos..], g.config.max_header_bytes) {
             Parsed::Partial => return Some(Next::Read),
-            Parsed::Reject(status) => return Some(reject(g, status, out)),
+            Parsed::Reject(status) => return Some(reject(g, status, Line::UNKNOWN, out)),
             Parsed::Complete(head) => head,
         };
         *pos += head.len;
+        let line = Line {
+            method: head.method_name,
+            target: head.target,
+        };
         if matches!(head.body, BodyFraming::Length(n) if n > g.config.max_body_bytes) {
-            return Some(reject(g, Status::PayloadTooLarge, out));
+            return Some(reject(g, Status::PayloadTooLarge, line, out));
         }
-        let at_end = *pos == input.len();
-        let planned = match route::route(head.method, head.target, g.draining) {
+        let persisting = Persisting {
+            persist: head.persist,
+            minor: head.minor,
+            at_end: *pos == input.len(),
+        };
+        let planned = match route::route(head.method, head.target, g) {
             Routed::Reply(reply) if head.body == BodyFraming::None => Err(reply),
             // No body, no name.
             Routed::GreetFromBody if head.body == BodyFraming::None => {
@@ -148,7 +174,7 @@ impl Session {
             Routed::GreetFromBody => Ok(greet_from_body(&head)),
         };
         match planned {
-            Err(reply) => answer(g, &reply, head.persist, head.minor, at_end, out),
+            Err(reply) => answer(g, &reply, persisting, line, out),
             Ok(planned) => self.start_body(g, &head, planned, out),
         }
     }
@@ -168,21 +194,48 @@ impl Session {
             && !reply.status.is_success()
         {
             // The client may or may not send the body now: the framing is lost.
-            return Some(close_with(g, reply, out));
+            let line = Line {
+                method: head.method_name,
+                target: head.target,
+            };
+            return Some(close_with(g, reply, line, out));
         }
         let max_trailer = g.config.max_header_bytes;
         let body = Body::new(head.body, answer, g.config.max_body_bytes, max_trailer)?;
         if head.expect_continue {
             out.extend_from_slice(response::CONTINUE);
         }
-        let (persist, minor) = (head.persist, head.minor);
+        let line = g.journals().then(|| {
+            let target = String::from_utf8_lossy(head.target).into_owned();
+            (head.method_name.to_owned(), target)
+        });
         self.body = Some(Box::new(PendingBody {
             body,
-            persist,
-            minor,
+            persist: head.persist,
+            minor: head.minor,
+            line,
         }));
         None
     }
+}
+
+/// A pending body's request line, if it was kept.
+fn line_of(line: &Option<(String, String)>) -> Line<'_> {
+    line.as_ref()
+        .map_or(Line::UNKNOWN, |(method, target)| Line {
+            method,
+            target: target.as_bytes(),
+        })
+}
+
+/// Whether the connection persists after an answer, and how to say so.
+#[derive(Debug, Clone, Copy)]
+struct Persisting {
+    persist: bool,
+    /// HTTP/1.`minor`.
+    minor: u8,
+    /// The answer ends the received input (while draining, it then closes).
+    at_end: bool,
 }
 
 /// What a `POST /greet` body must be: a media type greeter reads, with no transfer coding
@@ -211,34 +264,59 @@ fn progress(input: &[u8], pos: usize, next: Next) -> Progress {
 fn answer(
     g: &Greeter,
     reply: &Reply<'_>,
-    persist: bool,
-    minor: u8,
-    at_end: bool,
+    p: Persisting,
+    line: Line<'_>,
     out: &mut Vec<u8>,
 ) -> Option<Next> {
-    let close = !persist || (g.draining && at_end);
-    let header = match (close, minor) {
+    let close = !p.persist || (g.draining && p.at_end);
+    let header = match (close, p.minor) {
         (true, _) => Persist::Close,
         (false, 0) => Persist::KeepAlive,
         (false, _) => Persist::Default,
     };
-    response::encode(out, reply, header, g.config.greeting.as_bytes(), &g.date);
-    close.then_some(Next::Close { linger: !at_end })
+    respond(g, reply, header, line, out);
+    let reason = match p.persist {
+        true => CloseReason::Shutdown,
+        false => CloseReason::Client,
+    };
+    close.then_some(Next::Close {
+        linger: !p.at_end,
+        reason,
+    })
 }
 
 /// Answers a request that cannot be read further; the connection closes after it.
-fn reject(g: &Greeter, status: Status, out: &mut Vec<u8>) -> Next {
-    close_with(g, &Reply::error(status), out)
+fn reject(g: &Greeter, status: Status, line: Line<'_>, out: &mut Vec<u8>) -> Next {
+    close_with(g, &Reply::error(status), line, out)
 }
 
 /// Answers with `reply` and closes, draining what the client may still send.
-fn close_with(g: &Greeter, reply: &Reply<'_>, out: &mut Vec<u8>) -> Next {
-    response::encode(
-        out,
-        reply,
-        Persist::Close,
-        g.config.greeting.as_bytes(),
-        &g.date,
-    );
-    Next::Close { linger: true }
+fn close_with(g: &Greeter, reply: &Reply<'_>, line: Line<'_>, out: &mut Vec<u8>) -> Next {
+    respond(g, reply, Persist::Close, line, out);
+    Next::Close {
+        linger: true,
+        reason: CloseReason::Error,
+    }
+}
+
+/// Encodes `reply`, then counts it (after encoding: a scrape does not count itself) and
+/// journals it for the access log.
+fn respond(g: &Greeter, reply: &Reply<'_>, persist: Persist, line: Line<'_>, out: &mut Vec<u8>) {
+    let before = out.len();
+    response::encode(out, reply, persist, g);
+    g.tally.answered(reply.route, reply.status);
+    if g.journals() {
+        g.journal(
+            line.method,
+            line.target,
+            reply.status.code(),
+            out.len() - before,
+        );
+    }
+}
+
+/// The raw protocol's greeting.
+fn greet_raw(g: &Greeter, out: &mut Vec<u8>) {
+    out.extend_from_slice(&g.raw_line);
+    g.tally.greeted();
 }

@@ -49,8 +49,18 @@ pub(super) fn answer(raw: &str) -> (String, Option<Next>) {
     drive(&greeter(), &[raw.as_bytes()])
 }
 
-pub(super) const CLOSE: Option<Next> = Some(Next::Close { linger: false });
-pub(super) const CLOSE_LINGER: Option<Next> = Some(Next::Close { linger: true });
+pub(super) const CLOSE: Option<Next> = Some(Next::Close {
+    linger: false,
+    reason: CloseReason::Client,
+});
+pub(super) const SHUTDOWN: Option<Next> = Some(Next::Close {
+    linger: false,
+    reason: CloseReason::Shutdown,
+});
+pub(super) const CLOSE_LINGER: Option<Next> = Some(Next::Close {
+    linger: true,
+    reason: CloseReason::Error,
+});
 
 #[test]
 fn get_root_greets() {
@@ -109,7 +119,7 @@ fn healthz_is_ok_then_503_while_draining() {
                 "Connection: close\r\n",
                 "draining"
             ),
-            CLOSE
+            SHUTDOWN
         )
     );
 }
@@ -236,11 +246,15 @@ fn connection_close_is_honoured_and_later_requests_ignored() {
         )
     );
     let (out, next) = answer(&format!("{close}{GET}"));
+    let client_lingers = Some(Next::Close {
+        linger: true,
+        reason: CloseReason::Client,
+    });
     assert_eq!(
         (out, next),
         (
             expected("200 OK", "Connection: close\r\n", "Hello, world!"),
-            CLOSE_LINGER
+            client_lingers
         )
     );
 }
@@ -325,7 +339,7 @@ fn draining_closes_after_the_last_received_request() {
             expected("200 OK", "Connection: close\r\n", "Hello, world!")
         )
     );
-    assert_eq!(next, CLOSE);
+    assert_eq!(next, SHUTDOWN);
     let partial = format!("{GET}GET / HTT");
     assert_eq!(
         drive(&g, &[partial.as_bytes()]),
@@ -345,7 +359,10 @@ fn raw_protocol_greets_once_and_closes() {
     let mut out = Vec::new();
     assert_eq!(
         Session::default().handle_eof(&g, &mut out),
-        Next::Close { linger: false }
+        Next::Close {
+            linger: false,
+            reason: CloseReason::Client
+        }
     );
     assert_eq!(out, b"Hello, world!\n");
 }

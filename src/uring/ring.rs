@@ -84,6 +84,9 @@ pub struct Ring<K, B: SendBuf = Vec<u8>> {
     owned: Slab<Owned<K, B>>,
     /// Operations whose final completion has not been drained.
     in_flight: usize,
+    /// `io_uring_enter` calls made to submit, and completions drained, so far.
+    submit_calls: u64,
+    completions: u64,
 }
 
 impl<K: OpKind, B: SendBuf> Ring<K, B> {
@@ -100,7 +103,14 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
             bufs: None,
             owned: Slab::new(),
             in_flight: 0,
+            submit_calls: 0,
+            completions: 0,
         }
+    }
+
+    /// `io_uring_enter` calls made to submit, and completions drained, so far.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.submit_calls, self.completions)
     }
 
     /// The setup flags in effect, for the start-up log line.
@@ -230,6 +240,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
         if let Some(bufs) = self.bufs.as_mut() {
             bufs.reclaim();
         }
+        self.submit_calls += 1;
         match self.uring.submit_and_wait(1) {
             Ok(_) => Ok(()),
             Err(e) if transient(&e) => Ok(()),
@@ -244,9 +255,11 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
             bufs,
             owned,
             in_flight,
+            completions,
             ..
         } = self;
         for cqe in uring.completion() {
+            *completions += 1;
             let flags = cqe.flags();
             if let (Some(bid), Some(bufs)) = (cqueue::buffer_select(flags), bufs.as_mut()) {
                 bufs.report(bid);
@@ -347,6 +360,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
         if unsafe { self.uring.submission().push(entry) }.is_ok() {
             return Ok(());
         }
+        self.submit_calls += 1;
         let submitted = self.uring.submit();
         // SAFETY: forwarded to the caller.
         if unsafe { self.uring.submission().push(entry) }.is_ok() {

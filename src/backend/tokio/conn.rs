@@ -1,17 +1,17 @@
 //! One tokio connection task: read into the worker's scratch buffer, let the flow decide,
 //! write, and wait on the deadline the flow names.
 
+use std::cell::Cell;
 use std::io::ErrorKind;
 use std::mem;
 use std::rc::Rc;
-use std::sync::atomic::Ordering;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until};
 
 use super::Shared;
-use crate::proto::{Action, Flow, Greeter};
+use crate::proto::{Action, CloseReason, Flow, Greeter};
 
 struct Conn {
     stream: TcpStream,
@@ -21,12 +21,14 @@ struct Conn {
     out: Vec<u8>,
     /// The write side is shut down; draining the peer's input.
     lingering: bool,
+    /// Why this backend ended the connection, where the flow did not decide it.
+    reason: Option<CloseReason>,
 }
 
 /// Serves one connection until it closes; dropping the stream closes the socket.
 pub(super) async fn run(stream: TcpStream, shared: Rc<Shared>) {
-    shared.stats.open.fetch_add(1, Ordering::Relaxed);
-    let _open = OpenGuard(Rc::clone(&shared));
+    shared.metrics.accepted_open();
+    let guard = OpenGuard(Rc::clone(&shared), Cell::new(false));
     let flow = Flow::new(&shared.greeter.borrow(), std::time::Instant::now());
     let mut conn = Conn {
         stream,
@@ -34,21 +36,29 @@ pub(super) async fn run(stream: TcpStream, shared: Rc<Shared>) {
         flow,
         out: Vec::new(),
         lingering: false,
+        reason: None,
     };
-    conn.serve().await;
+    let reason = conn.serve().await;
+    guard.0.metrics.closed(reason);
+    guard.1.set(true);
 }
 
-/// Counts the connection as closed however its task ends (finished or aborted).
-struct OpenGuard(Rc<Shared>);
+/// Counts the connection as released however its task ends; a task aborted at the
+/// shutdown deadline (never returning) is counted as closed by shutdown.
+struct OpenGuard(Rc<Shared>, Cell<bool>);
 
 impl Drop for OpenGuard {
     fn drop(&mut self) {
-        self.0.stats.open.fetch_sub(1, Ordering::Relaxed);
+        if !self.1.get() {
+            self.0.metrics.closed(CloseReason::Shutdown);
+        }
+        self.0.metrics.open.sub(1);
     }
 }
 
 impl Conn {
-    async fn serve(&mut self) {
+    /// Serves until the connection ends; why it did.
+    async fn serve(&mut self) -> CloseReason {
         // Accepted as draining began: the drain notification has gone by already.
         let mut action = match self.shared.draining() {
             true => self
@@ -60,12 +70,14 @@ impl Conn {
             if action != Action::Abort && !self.out.is_empty() {
                 action = match self.write_out().await {
                     true => self.step(Flow::handle_flushed),
-                    false => Action::Abort,
+                    false => self.end(CloseReason::Error), // failed, or stalled
                 };
                 continue;
             }
             action = match action {
-                Action::Abort | Action::Close { linger: false } => return,
+                Action::Abort | Action::Close { linger: false } => {
+                    return self.reason.unwrap_or(self.flow.close_reason());
+                }
                 Action::Close { linger: true } => self.linger().await,
                 // Held input waits for the output, which is written by now.
                 Action::Hold => self.step(Flow::handle_flushed),
@@ -85,7 +97,19 @@ impl Conn {
         if self.out.is_empty() {
             spares.recycle(mem::take(&mut self.out));
         }
+        if let Some(log) = &self.shared.access_log {
+            let answered = greeter.take_answered();
+            if !answered.is_empty() {
+                log.log(answered, self.stream.peer_addr().ok(), &self.shared.metrics);
+            }
+        }
         action
+    }
+
+    /// Ends the connection for a reason of this backend's (an I/O error, shedding).
+    fn end(&mut self, reason: CloseReason) -> Action {
+        self.reason = Some(reason);
+        Action::Abort
     }
 
     /// Waits for input, a deadline, shutdown or shedding, and tells the flow.
@@ -94,14 +118,14 @@ impl Conn {
             let shared = Rc::clone(&self.shared);
             let deadline = Instant::from_std(self.flow.poll_timeout());
             tokio::select! {
-                ready = self.stream.readable() => if ready.is_err() { return Action::Abort },
+                ready = self.stream.readable() => if ready.is_err() { return self.end(CloseReason::Error) },
                 () = sleep_until(deadline) => return self.step(Flow::handle_timeout),
                 () = shared.drain.notified(), if !shared.draining() => {
                     let greeter = shared.greeter.borrow();
                     return self.flow.handle_shutdown(&greeter, now());
                 }
                 () = shared.shed.notified(), if self.flow.is_idle() => {
-                    if shared.take_shed() { return Action::Abort }
+                    if shared.take_shed() { return self.end(CloseReason::Shed) }
                     continue;
                 }
             }
@@ -118,10 +142,12 @@ impl Conn {
         match self.stream.try_read(&mut scratch) {
             Ok(0) => Some(self.step(Flow::handle_eof)),
             Ok(n) => {
-                Some(self.step(|flow, g, out, now| flow.handle_input(g, &scratch[..n], out, now)))
+                shared.metrics.bytes_received.add(n as u64);
+                let input = &scratch[..n];
+                Some(self.step(|flow, g, out, now| flow.handle_input(g, input, out, now)))
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => None,
-            Err(_) => Some(Action::Abort),
+            Err(_) => Some(self.end(CloseReason::Error)),
         }
     }
 
@@ -130,7 +156,7 @@ impl Conn {
         if !self.lingering {
             self.lingering = true;
             if self.stream.shutdown().await.is_err() {
-                return Action::Abort;
+                return self.end(CloseReason::Error);
             }
         }
         self.read().await
@@ -144,6 +170,7 @@ impl Conn {
             match self.stream.try_write(&self.out[written..]) {
                 Ok(n) => {
                     written += n;
+                    self.shared.metrics.bytes_sent.add(n as u64);
                     self.flow
                         .handle_progress(&self.shared.greeter.borrow(), now());
                     continue;

@@ -10,7 +10,6 @@ use std::cell::{Cell, RefCell};
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use tokio::net::TcpListener;
@@ -18,9 +17,10 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep, sleep_until};
 
-use super::policy::{AfterError, Gate};
-use super::{Spares, Stats, Waker, WorkerHandle, WorkerSpec, start_worker};
-use crate::config::Config;
+use super::policy::{AfterError, Gate, Pause};
+use super::{Spares, Waker, WorkerHandle, WorkerSpec, start_worker};
+use crate::access::AccessLog;
+use crate::metrics::WorkerMetrics;
 use crate::proto::Greeter;
 
 /// How often the Date header is refreshed.
@@ -40,21 +40,24 @@ struct Shared {
     /// Wakes idle keep-alive connections at the connection limit; `shed_quota` of them close.
     shed: Notify,
     shed_quota: Cell<usize>,
-    stats: Arc<Stats>,
+    metrics: Arc<WorkerMetrics>,
+    access_log: Option<AccessLog>,
 }
 
 /// Starts a worker in its own thread and runtime; returns once it can accept.
 pub(crate) fn spawn(spec: WorkerSpec<'_>) -> io::Result<WorkerHandle> {
     let WorkerSpec {
-        index,
+        name,
         listener,
         config,
-        stats,
+        greeter,
+        metrics,
+        access_log,
         max_connections,
     } = spec;
     listener.set_nonblocking(true)?;
     let (tx, rx) = watch::channel(false);
-    let config = config.clone();
+    let shutdown_timeout = config.shutdown_timeout;
     let setup = move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -64,16 +67,16 @@ pub(crate) fn spawn(spec: WorkerSpec<'_>) -> io::Result<WorkerHandle> {
         Ok(((runtime, listener), "current-thread runtime".to_owned()))
     };
     let run = move |(runtime, listener): (tokio::runtime::Runtime, TcpListener)| {
-        let shared = Rc::new(Shared::new(&config, stats));
+        let shared = Rc::new(Shared::new(greeter, metrics, access_log));
         let accept = Accept {
             listener,
             gate: Gate::new(max_connections),
             conns: JoinSet::new(),
         };
-        let serve = serve(accept, shared, rx, config.shutdown_timeout);
+        let serve = serve(accept, shared, rx, shutdown_timeout);
         tokio::task::LocalSet::new().block_on(&runtime, serve)
     };
-    let (thread, setup) = start_worker(format!("greeter-tokio-{index}"), setup, run)?;
+    let (thread, setup) = start_worker(format!("greeter-tokio-{name}"), setup, run)?;
     Ok(WorkerHandle {
         thread,
         waker: Waker::Tokio(tx),
@@ -82,15 +85,16 @@ pub(crate) fn spawn(spec: WorkerSpec<'_>) -> io::Result<WorkerHandle> {
 }
 
 impl Shared {
-    fn new(config: &Config, stats: Arc<Stats>) -> Shared {
+    fn new(greeter: Greeter, metrics: Arc<WorkerMetrics>, access_log: Option<AccessLog>) -> Shared {
         Shared {
-            greeter: RefCell::new(Greeter::new(config.proto.clone(), SystemTime::now())),
+            greeter: RefCell::new(greeter),
             scratch: RefCell::new(vec![0; READ_CHUNK]),
             spares: RefCell::default(),
             drain: Notify::new(),
             shed: Notify::new(),
             shed_quota: Cell::new(0),
-            stats,
+            metrics,
+            access_log,
         }
     }
 
@@ -152,9 +156,9 @@ async fn serve(
 
 impl Accept {
     fn admit(&mut self, stream: tokio::net::TcpStream, shared: &Rc<Shared>) {
-        shared.stats.accepted.fetch_add(1, Ordering::Relaxed);
         self.conns.spawn_local(conn::run(stream, Rc::clone(shared)));
         if let Some(batch) = self.gate.on_admitted(self.conns.len()) {
+            shared.metrics.paused(Pause::ConnectionLimit);
             shared.shed_quota.set(batch);
             shared.shed.notify_waiters();
         }
@@ -163,8 +167,10 @@ impl Accept {
     fn failed(&mut self, e: &io::Error, shared: &Shared) {
         let errno = e.raw_os_error().unwrap_or(libc::EIO);
         let open = self.conns.len();
-        if self.gate.on_error(errno, std::time::Instant::now(), open) != AfterError::Retry {
-            shared.stats.accept_pauses.fetch_add(1, Ordering::Relaxed);
+        if let AfterError::Paused(cause) =
+            self.gate.on_error(errno, std::time::Instant::now(), open)
+        {
+            shared.metrics.paused(cause);
         }
     }
 }

@@ -3,12 +3,11 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::Op;
-use crate::backend::Stats;
-use crate::backend::policy::{AfterError, Gate};
+use crate::backend::policy::{AfterError, Gate, Pause};
+use crate::metrics::WorkerMetrics;
 use crate::uring::{Completion, Ring, Token};
 
 pub(super) struct Acceptor {
@@ -17,16 +16,16 @@ pub(super) struct Acceptor {
     /// A multishot accept is in flight (until its final completion).
     armed: bool,
     gate: Gate,
-    stats: Arc<Stats>,
+    metrics: Arc<WorkerMetrics>,
 }
 
 impl Acceptor {
-    pub fn new(listener: socket2::Socket, limit: usize, stats: Arc<Stats>) -> Acceptor {
+    pub fn new(listener: socket2::Socket, limit: usize, metrics: Arc<WorkerMetrics>) -> Acceptor {
         Acceptor {
             listener: Some(listener),
             armed: false,
             gate: Gate::new(limit),
-            stats,
+            metrics,
         }
     }
 
@@ -41,10 +40,7 @@ impl Acceptor {
         }
         match ring.accept_multi(listener.as_raw_fd(), Token::global(Op::Accept)) {
             Ok(()) => self.armed = true,
-            Err(e) => {
-                let errno = e.raw_os_error().unwrap_or(libc::EAGAIN);
-                let _ = self.gate.on_error(errno, now, open);
-            }
+            Err(e) => self.failed(e.raw_os_error().unwrap_or(libc::EAGAIN), now, open),
         }
     }
 
@@ -60,11 +56,17 @@ impl Acceptor {
         if !c.more() {
             self.armed = false;
         }
-        if c.result < 0 && self.gate.on_error(-c.result, now, open) != AfterError::Retry {
-            self.stats.accept_pauses.fetch_add(1, Ordering::Relaxed);
+        if c.result < 0 {
+            self.failed(-c.result, now, open);
         }
         self.arm(ring, now, open);
         c.accepted.filter(|_| self.listener.is_some())
+    }
+
+    fn failed(&mut self, errno: i32, now: Instant, open: usize) {
+        if let AfterError::Paused(cause) = self.gate.on_error(errno, now, open) {
+            self.metrics.paused(cause);
+        }
     }
 
     /// From the periodic timer: accept again once a back-off has passed.
@@ -78,6 +80,7 @@ impl Acceptor {
     pub fn on_admitted(&mut self, ring: &mut Ring<Op>, open: usize) -> Option<usize> {
         let shed = self.gate.on_admitted(open);
         if shed.is_some() {
+            self.metrics.paused(Pause::ConnectionLimit);
             self.cancel(ring);
         }
         shed

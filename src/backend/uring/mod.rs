@@ -38,21 +38,14 @@ impl OpKind for Op {
 pub(crate) fn spawn(spec: WorkerSpec<'_>) -> io::Result<WorkerHandle> {
     let wake = eventfd()?;
     let waker = Waker::EventFd(std::fs::File::from(wake.try_clone()?));
-    let WorkerSpec {
-        index,
-        listener,
-        config,
-        stats,
-        max_connections,
-    } = spec;
-    let config = config.clone();
+    let name = format!("greeter-uring-{}", spec.name);
+    let parts = worker::Parts::from(spec);
     let setup = move || {
-        let worker = worker::Worker::new(&config, listener, wake, stats, max_connections)?;
+        let worker = worker::Worker::new(parts, wake)?;
         let setup = worker.setup().to_string();
         Ok((worker, setup))
     };
-    let (thread, setup) =
-        start_worker(format!("greeter-uring-{index}"), setup, worker::Worker::run)?;
+    let (thread, setup) = start_worker(name, setup, worker::Worker::run)?;
     Ok(WorkerHandle {
         thread,
         waker,

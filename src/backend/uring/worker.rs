@@ -6,7 +6,6 @@ use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use slab::Slab;
@@ -14,10 +13,37 @@ use slab::Slab;
 use super::Op;
 use super::accept::Acceptor;
 use super::conn::{Conn, Recv};
-use crate::backend::{Spares, Stats};
-use crate::config::Config;
-use crate::proto::{Action, Flow, Greeter, Timeouts};
+use crate::access::AccessLog;
+use crate::backend::{Spares, WorkerSpec};
+use crate::config::UringConfig;
+use crate::metrics::WorkerMetrics;
+use crate::proto::{Action, CloseReason, Flow, Greeter, Timeouts};
 use crate::uring::{Completion, Generation, Ring, SendCursor, Setup, Token};
+
+/// What a worker is made of, taken from its spec to move onto its thread.
+pub(super) struct Parts {
+    listener: socket2::Socket,
+    uring: UringConfig,
+    shutdown_timeout: Duration,
+    greeter: Greeter,
+    metrics: Arc<WorkerMetrics>,
+    access_log: Option<AccessLog>,
+    max_connections: usize,
+}
+
+impl From<WorkerSpec<'_>> for Parts {
+    fn from(spec: WorkerSpec<'_>) -> Parts {
+        Parts {
+            listener: spec.listener,
+            uring: spec.config.uring.clone(),
+            shutdown_timeout: spec.config.shutdown_timeout,
+            greeter: spec.greeter,
+            metrics: spec.metrics,
+            access_log: spec.access_log,
+            max_connections: spec.max_connections,
+        }
+    }
+}
 
 pub(super) struct Worker {
     ring: Ring<Op>,
@@ -37,35 +63,32 @@ pub(super) struct Worker {
     shutdown_timeout: Duration,
     drain_deadline: Option<Instant>,
     generation: Generation,
-    stats: Arc<Stats>,
+    metrics: Arc<WorkerMetrics>,
+    access_log: Option<AccessLog>,
 }
 
 impl Worker {
-    pub fn new(
-        config: &Config,
-        listener: socket2::Socket,
-        wake: OwnedFd,
-        stats: Arc<Stats>,
-        max_connections: usize,
-    ) -> io::Result<Worker> {
-        let mut ring = Ring::new(config.uring.sq_entries)?;
-        let u = &config.uring;
+    pub fn new(parts: Parts, wake: OwnedFd) -> io::Result<Worker> {
+        let u = &parts.uring;
+        let mut ring = Ring::new(u.sq_entries)?;
         ring.register_buffers(0, u.recv_buffers, u.recv_buffer_size)?;
+        let metrics = parts.metrics;
         Ok(Worker {
             ring,
-            acceptor: Acceptor::new(listener, max_connections, Arc::clone(&stats)),
+            acceptor: Acceptor::new(parts.listener, parts.max_connections, Arc::clone(&metrics)),
             wake,
             conns: Slab::new(),
-            greeter: Greeter::new(config.proto.clone(), SystemTime::now()),
-            tick: tick_for(&config.proto.timeouts),
+            tick: tick_for(parts.greeter.timeouts()),
+            greeter: parts.greeter,
             ticking: false,
             now: Instant::now(),
             spares: Spares::default(),
             starved: Vec::new(),
-            shutdown_timeout: config.shutdown_timeout,
+            shutdown_timeout: parts.shutdown_timeout,
             drain_deadline: None,
             generation: Generation::default(),
-            stats,
+            metrics,
+            access_log: parts.access_log,
         })
     }
 
@@ -86,6 +109,9 @@ impl Worker {
             self.ring.drain(&mut batch);
             batch.drain(..).for_each(|c| self.on_completion(c));
             self.rearm_starved();
+            let (submits, completions) = self.ring.counts();
+            self.metrics.uring_submit_calls.set(submits);
+            self.metrics.uring_completions.set(completions);
         }
         self.ring.finish()
     }
@@ -111,8 +137,7 @@ impl Worker {
         self.generation = self.generation.next();
         let flow = Flow::new(&self.greeter, self.now);
         let slot = self.conns.insert(Conn::new(fd, self.generation, flow));
-        self.stats.accepted.fetch_add(1, Ordering::Relaxed);
-        self.stats.open.fetch_add(1, Ordering::Relaxed);
+        self.metrics.accepted_open();
         self.resume_reading(slot);
         if let Some(batch) = self.acceptor.on_admitted(&mut self.ring, self.conns.len()) {
             self.shed(batch);
@@ -128,7 +153,8 @@ impl Worker {
             .map(|(slot, _)| slot)
             .take(batch)
             .collect();
-        idle.into_iter().for_each(|slot| self.close(slot));
+        idle.into_iter()
+            .for_each(|slot| self.close(slot, CloseReason::Shed));
     }
 
     fn on_recv(&mut self, c: &Completion<Op, Vec<u8>>) {
@@ -142,12 +168,15 @@ impl Worker {
             return self.settle(slot);
         }
         let action = match c.result {
-            n if n > 0 => self.feed(slot, c.buffer(), n as usize),
+            n if n > 0 => {
+                self.metrics.bytes_received.add(n as u64);
+                self.feed(slot, c.buffer(), n as usize)
+            }
             0 => self.step(slot, Flow::handle_eof),
             e if -e == libc::ENOBUFS => return self.starve(slot),
             // Our own cancel (backpressure), or a multishot the kernel ended: carry on.
             e if -e == libc::ECANCELED => self.conns[slot].flow.poll_action(),
-            _ => Action::Abort,
+            _ => return self.abort(slot, CloseReason::Error), // a reset, say
         };
         self.apply(slot, action);
     }
@@ -183,7 +212,7 @@ impl Worker {
     }
 
     fn starve(&mut self, slot: usize) {
-        self.stats.recv_enobufs.fetch_add(1, Ordering::Relaxed);
+        self.metrics.uring_enobufs.add(1);
         self.starved.push((slot, self.conns[slot].generation));
     }
 
@@ -204,9 +233,10 @@ impl Worker {
         conn.sending = false;
         if c.result < 0 {
             self.spares.recycle(cursor.into_inner());
-            return self.abort(slot);
+            return self.abort(slot, CloseReason::Error);
         }
         if c.result > 0 {
+            self.metrics.bytes_sent.add(c.result as u64);
             conn.flow.handle_progress(&self.greeter, self.now);
         }
         if conn.fd.is_some() && !cursor.advance(c.result as usize) {
@@ -225,8 +255,12 @@ impl Worker {
 
     /// Acts on what the flow said: reading on or off, then writing, closing or lingering.
     fn apply(&mut self, slot: usize, action: Action) {
+        if self.access_log.is_some() {
+            self.log_answered(slot);
+        }
+        let reason = self.conns[slot].flow.close_reason();
         match action {
-            Action::Abort => return self.abort(slot),
+            Action::Abort => return self.abort(slot, reason),
             Action::Hold => self.pause_reading(slot),
             a if a.reads() => self.resume_reading(slot),
             _ => {}
@@ -244,10 +278,21 @@ impl Worker {
         }
         self.spares.recycle(mem::take(&mut conn.out));
         match action {
-            Action::Close { linger: false } => self.close(slot),
+            Action::Close { linger: false } => self.close(slot, reason),
             Action::Close { linger: true } => self.linger(slot),
             _ => {}
         }
+    }
+
+    /// Hands the requests the last flow step answered to the access log.
+    fn log_answered(&mut self, slot: usize) {
+        let answered = self.greeter.take_answered();
+        let (Some(log), false) = (&self.access_log, answered.is_empty()) else {
+            return;
+        };
+        let fd = self.conns[slot].fd.as_ref();
+        let peer = fd.and_then(|fd| socket2::SockRef::from(fd).peer_addr().ok());
+        log.log(answered, peer.and_then(|a| a.as_socket()), &self.metrics);
     }
 
     fn send(&mut self, slot: usize, cursor: SendCursor<Vec<u8>>) {
@@ -299,13 +344,14 @@ impl Worker {
     /// The ring refused a submission for this connection: drop it rather than stall it.
     fn refused(&mut self, slot: usize, e: &io::Error) {
         tracing::debug!("closing a connection: {e}");
-        self.abort(slot);
+        self.abort(slot, CloseReason::Error);
     }
 
     /// Closes the descriptor now, cancelling whatever is in flight on it.
-    fn close(&mut self, slot: usize) {
+    fn close(&mut self, slot: usize, reason: CloseReason) {
         let conn = &mut self.conns[slot];
         if let Some(fd) = conn.fd.take() {
+            self.metrics.closed(reason);
             let busy = conn.recv == Recv::Armed || conn.sending;
             // A refused cancel leaves the operations to end on their own (the peer's
             // reset or end of stream); the slot settles then.
@@ -318,10 +364,10 @@ impl Worker {
     }
 
     /// Drops the connection at once, pending output and all.
-    fn abort(&mut self, slot: usize) {
+    fn abort(&mut self, slot: usize, reason: CloseReason) {
         let out = mem::take(&mut self.conns[slot].out);
         self.spares.recycle(out);
-        self.close(slot);
+        self.close(slot, reason);
     }
 
     /// Frees the slot once the kernel holds nothing of the connection.
@@ -330,7 +376,7 @@ impl Worker {
             return;
         }
         let conn = self.conns.remove(slot);
-        self.stats.open.fetch_sub(1, Ordering::Relaxed);
+        self.metrics.open.sub(1);
         self.spares.recycle(conn.out);
         let open = self.conns.len();
         self.acceptor.on_closed(&mut self.ring, self.now, open);
@@ -365,11 +411,13 @@ impl Worker {
             .map(|(slot, _)| slot)
             .collect();
         for slot in expired {
-            let action = match forced {
-                true => Action::Abort,
-                false => self.step(slot, Flow::handle_timeout),
-            };
-            self.apply(slot, action);
+            match forced {
+                true => self.abort(slot, CloseReason::Shutdown),
+                false => {
+                    let action = self.step(slot, Flow::handle_timeout);
+                    self.apply(slot, action);
+                }
+            }
         }
         self.acceptor.on_tick(&mut self.ring, now, self.conns.len());
         if self.drain_deadline.is_some() {

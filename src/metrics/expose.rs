@@ -1,0 +1,240 @@
+//! The Prometheus text exposition format, version 0.0.4, which `/metrics` serves with
+//! `Content-Type: text/plain; version=0.0.4; charset=utf-8`: a `# HELP` and a `# TYPE` line
+//! per family, then its samples; counters named `_total`, base units, label values escaped.
+//!
+//! Written here rather than with `prometheus-client`: that crate writes only OpenMetrics,
+//! whose counter `# TYPE` lines drop the `_total` suffix, and Prometheus's 0.0.4 parser
+//! then files the samples under a second, untyped family (prometheus/client_rust#194).
+
+use std::fmt::Display;
+use std::io::Write;
+
+use super::{PauseCause, Registry, WorkerMetrics};
+use crate::proto::{CloseReason, Tally};
+
+/// A metric family's type.
+#[derive(Clone, Copy)]
+enum Kind {
+    Counter,
+    Gauge,
+}
+
+/// Appends a family's `# HELP` and `# TYPE` lines.
+fn family(out: &mut Vec<u8>, name: &str, kind: Kind, help: &str) {
+    let kind = match kind {
+        Kind::Counter => "counter",
+        Kind::Gauge => "gauge",
+    };
+    let help = help.replace('\\', "\\\\").replace('\n', "\\n");
+    let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
+}
+
+/// Appends one sample line.
+fn sample(out: &mut Vec<u8>, name: &str, labels: &[(&str, &str)], value: impl Display) {
+    out.extend_from_slice(name.as_bytes());
+    for (i, (label, v)) in labels.iter().enumerate() {
+        out.push(if i == 0 { b'{' } else { b',' });
+        let v = v
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n");
+        let _ = write!(out, "{label}=\"{v}\"");
+    }
+    if !labels.is_empty() {
+        out.push(b'}');
+    }
+    let _ = writeln!(out, " {value}");
+}
+
+/// A family of one unlabelled sample.
+fn single(out: &mut Vec<u8>, name: &str, kind: Kind, help: &str, value: impl Display) {
+    family(out, name, kind, help);
+    sample(out, name, &[], value);
+}
+
+/// Every family, from the registry's counters and the process.
+pub(super) fn render(r: &Registry, out: &mut Vec<u8>) {
+    requests(r, out);
+    connections(r, out);
+    traffic(r, out);
+    build(r, out);
+    #[cfg(target_os = "linux")]
+    super::process::render(out);
+}
+
+fn requests(r: &Registry, out: &mut Vec<u8>) {
+    let name = "greeter_requests_total";
+    let help = "Requests answered, by route and status code (a series appears once non-zero).";
+    family(out, name, Kind::Counter, help);
+    // Every tally yields its (route, code) rows in the same order: sum them row by row.
+    let mut rows: Vec<_> = Tally::default().requests().collect();
+    for (_, w) in &r.workers {
+        for (row, (_, _, n)) in rows.iter_mut().zip(w.tally.requests()) {
+            row.2 += n;
+        }
+    }
+    for (route, code, n) in rows.into_iter().filter(|row| row.2 > 0) {
+        sample(
+            out,
+            name,
+            &[("route", route.label()), ("code", &code.to_string())],
+            n,
+        );
+    }
+    let raw = r.sum(|w| w.tally.raw_greetings());
+    let help = "Greetings written by the raw greet-and-close protocol.";
+    single(out, "greeter_raw_greetings_total", Kind::Counter, help, raw);
+}
+
+fn connections(r: &Registry, out: &mut Vec<u8>) {
+    let accepted = "Connections accepted, by worker (SO_REUSEPORT spreads them).";
+    let name = "greeter_connections_accepted_total";
+    per_worker(r, out, (name, Kind::Counter), accepted, |w| {
+        w.accepted.get()
+    });
+    let open = "Connections open now, by worker.";
+    let name = "greeter_connections_open";
+    per_worker(r, out, (name, Kind::Gauge), open, |w| w.open.get());
+    let closed = CloseReason::ALL.map(|c| (c.label(), r.sum(|w| w.closed[c as usize].get())));
+    let name = "greeter_connections_closed_total";
+    labelled(
+        out,
+        name,
+        "Connections closed, by reason.",
+        "reason",
+        &closed,
+    );
+    let paused = PauseCause::ALL.map(|c| (c.label(), r.sum(|w| w.paused[c as usize].get())));
+    let name = "greeter_accept_paused_total";
+    labelled(
+        out,
+        name,
+        "Times accepting paused, by cause.",
+        "cause",
+        &paused,
+    );
+}
+
+/// A counter family with one label, one sample per value.
+fn labelled(out: &mut Vec<u8>, name: &str, help: &str, label: &str, values: &[(&str, u64)]) {
+    family(out, name, Kind::Counter, help);
+    for (value, n) in values {
+        sample(out, name, &[(label, value)], n);
+    }
+}
+
+fn per_worker(
+    r: &Registry,
+    out: &mut Vec<u8>,
+    (name, kind): (&str, Kind),
+    help: &str,
+    value: impl Fn(&WorkerMetrics) -> u64,
+) {
+    family(out, name, kind, help);
+    for (label, w) in &r.workers {
+        sample(out, name, &[("worker", label)], value(w));
+    }
+}
+
+/// An unlabelled counter summed over workers: name, help, and where each worker keeps it.
+type Total = (&'static str, &'static str, fn(&WorkerMetrics) -> u64);
+
+const TOTALS: [Total; 3] = [
+    (
+        "greeter_bytes_received_total",
+        "Bytes received from clients.",
+        |w| w.bytes_received.get(),
+    ),
+    ("greeter_bytes_sent_total", "Bytes sent to clients.", |w| {
+        w.bytes_sent.get()
+    }),
+    (
+        "greeter_access_log_dropped_total",
+        "Access log lines dropped because the writer fell behind.",
+        |w| w.access_log_dropped.get(),
+    ),
+];
+
+/// The io_uring backend's own.
+const URING_TOTALS: [Total; 3] = [
+    (
+        "greeter_uring_enobufs_total",
+        "io_uring receives that found the buffer ring empty and were re-armed.",
+        |w| w.uring_enobufs.get(),
+    ),
+    (
+        "greeter_uring_submit_calls_total",
+        "io_uring_enter calls that submitted work.",
+        |w| w.uring_submit_calls.get(),
+    ),
+    (
+        "greeter_uring_completions_total",
+        "io_uring completions drained.",
+        |w| w.uring_completions.get(),
+    ),
+];
+
+fn traffic(r: &Registry, out: &mut Vec<u8>) {
+    let uring = r.build.get().is_some_and(|b| b.backend == "io_uring");
+    let uring_totals = if uring { &URING_TOTALS[..] } else { &[] };
+    for (name, help, value) in TOTALS.iter().chain(uring_totals) {
+        single(out, name, Kind::Counter, help, r.sum(value));
+    }
+}
+
+fn build(r: &Registry, out: &mut Vec<u8>) {
+    let name = "greeter_build_info";
+    family(
+        out,
+        name,
+        Kind::Gauge,
+        "What greeter runs: version, backend, io_uring setup flags (always 1).",
+    );
+    let (backend, flags) = r
+        .build
+        .get()
+        .map_or(("", ""), |b| (&b.backend, &b.ring_flags));
+    let labels = [
+        ("version", env!("CARGO_PKG_VERSION")),
+        ("backend", backend),
+        ("ring_flags", flags),
+    ];
+    sample(out, name, &labels, 1);
+    single(
+        out,
+        "greeter_workers",
+        Kind::Gauge,
+        "Worker threads serving the greeting.",
+        r.serving_workers(),
+    );
+}
+
+/// A one-sample family, for the `process_*` metrics.
+#[cfg(target_os = "linux")]
+pub(super) fn process(
+    out: &mut Vec<u8>,
+    name: &str,
+    counter: bool,
+    help: &str,
+    value: impl Display,
+) {
+    let kind = if counter { Kind::Counter } else { Kind::Gauge };
+    single(out, name, kind, help, value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_and_help_are_escaped() {
+        let mut out = Vec::new();
+        family(&mut out, "x_total", Kind::Counter, "a \\ b\nc");
+        sample(&mut out, "x_total", &[("a", "q\"\\\nz"), ("b", "|")], 3);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text,
+            "# HELP x_total a \\\\ b\\nc\n# TYPE x_total counter\nx_total{a=\"q\\\"\\\\\\nz\",b=\"|\"} 3\n"
+        );
+    }
+}

@@ -1,0 +1,138 @@
+//! The server's metrics: each worker owns its counters (written by its thread alone, so a
+//! count is a plain load and store), and a scrape gathers them, with the build and process
+//! facts, into the Prometheus text exposition that `/metrics` serves.
+
+mod expose;
+#[cfg(target_os = "linux")]
+mod process;
+
+use std::sync::{Arc, OnceLock};
+
+use crate::proto::{CloseReason, Counter, Exposition, Tally};
+
+/// Why accepting paused, as the `cause` label says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PauseCause {
+    /// The process or the system ran out of descriptors (`EMFILE`, `ENFILE`).
+    Descriptors,
+    /// The kernel ran out of memory for sockets (`ENOMEM`, `ENOBUFS`).
+    Memory,
+    /// The worker holds `--max-connections` connections.
+    ConnectionLimit,
+    /// Any other error that ends accepting: a broken listener, a refused submission.
+    Error,
+}
+
+impl PauseCause {
+    const ALL: [PauseCause; 4] = [
+        PauseCause::Descriptors,
+        PauseCause::Memory,
+        PauseCause::ConnectionLimit,
+        PauseCause::Error,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            PauseCause::Descriptors => "descriptors",
+            PauseCause::Memory => "memory",
+            PauseCause::ConnectionLimit => "connection_limit",
+            PauseCause::Error => "error",
+        }
+    }
+}
+
+/// One worker's counters. Cache-line aligned so that workers never write the same line.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub(crate) struct WorkerMetrics {
+    /// What the protocol answered (counted inside `proto`).
+    pub tally: Arc<Tally>,
+    pub accepted: Counter,
+    /// A gauge: connections accepted and not yet closed.
+    pub open: Counter,
+    closed: [Counter; CloseReason::ALL.len()],
+    pub bytes_received: Counter,
+    pub bytes_sent: Counter,
+    paused: [Counter; PauseCause::ALL.len()],
+    pub uring_enobufs: Counter,
+    pub uring_submit_calls: Counter,
+    pub uring_completions: Counter,
+    pub access_log_dropped: Counter,
+}
+
+impl WorkerMetrics {
+    /// A connection was accepted (and is open).
+    pub fn accepted_open(&self) {
+        self.accepted.add(1);
+        self.open.add(1);
+    }
+
+    /// A connection's descriptor closed, for `reason` (the `open` gauge falls when the
+    /// backend has released everything of it).
+    pub fn closed(&self, reason: CloseReason) {
+        self.closed[reason as usize].add(1);
+    }
+
+    /// Accepting paused, for `cause`.
+    pub fn paused(&self, cause: PauseCause) {
+        self.paused[cause as usize].add(1);
+    }
+
+    /// Pauses of every cause.
+    pub fn paused_total(&self) -> u64 {
+        self.paused.iter().map(Counter::get).sum()
+    }
+}
+
+/// What the server runs on, for `greeter_build_info`; known once the workers are up.
+#[derive(Debug, Clone)]
+pub(crate) struct Build {
+    pub backend: String,
+    pub ring_flags: String,
+}
+
+/// Every worker's counters, by their `worker` label, and the build facts.
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    workers: Vec<(String, Arc<WorkerMetrics>)>,
+    build: OnceLock<Build>,
+}
+
+impl Registry {
+    /// Counters for each of `workers` workers, labelled `0`, `1`, ..., and for an admin
+    /// worker (`--metrics-listen`) if `admin`.
+    pub fn new(workers: usize, admin: bool) -> Registry {
+        let labels = (0..workers).map(|i| i.to_string());
+        let labels = labels.chain(admin.then(|| "admin".to_owned()));
+        Registry {
+            workers: labels.map(|l| (l, Arc::default())).collect(),
+            build: OnceLock::new(),
+        }
+    }
+
+    /// The counters of the worker at `index` (the admin worker comes last).
+    pub fn worker(&self, index: usize) -> Arc<WorkerMetrics> {
+        Arc::clone(&self.workers[index].1)
+    }
+
+    /// Records what the server runs on (once).
+    pub fn set_build(&self, build: Build) {
+        let _ = self.build.set(build);
+    }
+
+    /// The counters summed over workers, as `ServerHandle::stats` reports them.
+    pub fn sum(&self, f: impl Fn(&WorkerMetrics) -> u64) -> u64 {
+        self.workers.iter().map(|(_, w)| f(w)).sum()
+    }
+
+    /// Workers that serve the greeting (the admin worker does not count).
+    pub fn serving_workers(&self) -> usize {
+        self.workers.iter().filter(|(l, _)| l != "admin").count()
+    }
+}
+
+impl Exposition for Registry {
+    fn render(&self, out: &mut Vec<u8>) {
+        expose::render(self, out);
+    }
+}

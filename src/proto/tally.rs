@@ -1,0 +1,115 @@
+//! What the protocol answered, counted per worker: requests by route and status, raw
+//! greetings. Written only by the worker's own thread, read by a scrape from any thread,
+//! so a count costs a plain load and store, never a locked instruction.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::response::Status;
+
+/// A count with one writer (its worker's thread) and any number of readers.
+///
+/// INVARIANT: only one thread calls [`Counter::add`] / [`Counter::sub`]; readers see a
+/// recent value. A second writer would lose counts, never corrupt memory.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds `n` (the owning thread only).
+    pub fn add(&self, n: u64) {
+        let v = self.0.load(Ordering::Relaxed);
+        self.0.store(v.wrapping_add(n), Ordering::Relaxed);
+    }
+
+    /// Subtracts `n`, for a gauge (the owning thread only).
+    pub fn sub(&self, n: u64) {
+        let v = self.0.load(Ordering::Relaxed);
+        self.0.store(v.wrapping_sub(n), Ordering::Relaxed);
+    }
+
+    /// Sets the value (the owning thread only).
+    pub fn set(&self, v: u64) {
+        self.0.store(v, Ordering::Relaxed);
+    }
+
+    /// The value now.
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Which route a request took: a fixed set, never the raw path (bounded cardinality).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `/`
+    Root,
+    /// `/greet/{name}` and `POST /greet`
+    Greet,
+    /// `/healthz`
+    Healthz,
+    /// `/metrics`
+    Metrics,
+    /// Anything else, and requests refused before they were routed.
+    Other,
+}
+
+impl Route {
+    /// Every route, in the order of [`Route::label`].
+    pub const ALL: [Route; 5] = [
+        Route::Root,
+        Route::Greet,
+        Route::Healthz,
+        Route::Metrics,
+        Route::Other,
+    ];
+
+    /// The `route` label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Route::Root => "/",
+            Route::Greet => "/greet",
+            Route::Healthz => "/healthz",
+            Route::Metrics => "/metrics",
+            Route::Other => "other",
+        }
+    }
+}
+
+/// A worker's protocol counts. Cache-line aligned: another worker's counts never share
+/// a line with these.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+pub struct Tally {
+    requests: [[Counter; Status::ALL.len()]; Route::ALL.len()],
+    raw_greetings: Counter,
+}
+
+impl Tally {
+    /// One request answered with `status`.
+    pub(super) fn answered(&self, route: Route, status: Status) {
+        self.requests[route as usize][status as usize].add(1);
+    }
+
+    /// One raw greet-and-close greeting written.
+    pub(super) fn greeted(&self) {
+        self.raw_greetings.add(1);
+    }
+
+    /// Requests answered on `route` with the status whose code is `code`, for every
+    /// status; zero counts included.
+    pub fn requests(&self) -> impl Iterator<Item = (Route, u16, u64)> + '_ {
+        Route::ALL.into_iter().flat_map(move |route| {
+            Status::ALL.into_iter().map(move |s| {
+                (
+                    route,
+                    s.code(),
+                    self.requests[route as usize][s as usize].get(),
+                )
+            })
+        })
+    }
+
+    /// Raw greetings written.
+    pub fn raw_greetings(&self) -> u64 {
+        self.raw_greetings.get()
+    }
+}
