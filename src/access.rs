@@ -1,19 +1,25 @@
 //! The access log: one line per answered request (time, peer, method, target, status,
 //! bytes sent, time to answer) on standard output, as text or JSON lines. Written by a
-//! thread of its own: a worker hands each line over a bounded channel and never waits; when
-//! the writer falls behind, the line is dropped and counted instead.
+//! thread of its own: a worker gathers its lines and hands them over a bounded channel in
+//! batches (one per loop turn, or per connection step) and never waits; when the writer
+//! falls behind, the lines are dropped and counted instead.
 
 use std::io::{BufWriter, Write};
 use std::net::SocketAddr;
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::thread::JoinHandle;
 use std::time::{Instant, SystemTime};
 
 use crate::config::LogFormat;
 use crate::metrics::WorkerMetrics;
 use crate::proto::Answered;
 
-/// Lines waiting for the writer; beyond this they are dropped.
+/// Lines waiting for the writer; a batch that would go beyond this is dropped.
 const BACKLOG: usize = 8192;
+/// A batch is handed over once it holds this many lines, whatever the turn.
+const BATCH: usize = 512;
 
 /// One line to write.
 #[derive(Debug)]
@@ -24,53 +30,100 @@ struct Entry {
     micros: u128,
 }
 
-/// A worker's end of the access log.
-#[derive(Debug, Clone)]
+/// A worker's end of the access log: its lines not yet handed over.
+#[derive(Debug)]
 pub(crate) struct AccessLog {
-    tx: SyncSender<Entry>,
+    tx: Sender<Vec<Entry>>,
+    /// Lines handed over and not yet written, across workers (touched once per batch).
+    queued: Arc<AtomicUsize>,
+    batch: Vec<Entry>,
 }
 
-impl AccessLog {
-    /// Starts the writer thread, writing lines in `format` to standard output.
-    pub fn start(format: LogFormat) -> std::io::Result<AccessLog> {
-        let (tx, rx) = sync_channel(BACKLOG);
-        std::thread::Builder::new()
-            .name("greeter-access-log".into())
-            .spawn(move || write_lines(&rx, format, std::io::stdout().lock()))?;
-        Ok(AccessLog { tx })
-    }
-
-    /// Hands `answered` (requests of the connection to `peer`) to the writer; what does not
-    /// fit is counted in `metrics` as dropped.
-    pub fn log(&self, answered: Vec<Answered>, peer: Option<SocketAddr>, metrics: &WorkerMetrics) {
-        let (time, now) = (SystemTime::now(), Instant::now());
-        for answered in answered {
-            let micros = now.saturating_duration_since(answered.started).as_micros();
-            let entry = Entry {
-                time,
-                peer,
-                answered,
-                micros,
-            };
-            match self.tx.try_send(entry) {
-                Ok(()) => {}
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                    metrics.access_log_dropped.add(1);
-                }
-            }
+impl Clone for AccessLog {
+    /// Another worker's end: the same writer, a batch of its own.
+    fn clone(&self) -> Self {
+        AccessLog {
+            tx: self.tx.clone(),
+            queued: Arc::clone(&self.queued),
+            batch: Vec::new(),
         }
     }
 }
 
-/// The writer: lines are buffered, and flushed whenever no more are waiting.
-fn write_lines(rx: &Receiver<Entry>, format: LogFormat, out: impl Write) {
-    let mut out = BufWriter::new(out);
-    while let Ok(entry) = rx.recv() {
-        let mut next = Some(entry);
-        while let Some(entry) = next {
-            if write_line(&mut out, &entry, format).is_err() {
+impl AccessLog {
+    /// Starts the writer thread, writing lines in `format` to standard output; it ends
+    /// once every worker's end is dropped, after writing what they handed over.
+    pub fn start(format: LogFormat) -> std::io::Result<(AccessLog, JoinHandle<()>)> {
+        let (tx, rx) = channel();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let written = Arc::clone(&queued);
+        let writer = std::thread::Builder::new()
+            .name("greeter-access-log".into())
+            .spawn(move || write_lines(&rx, &written, format, std::io::stdout().lock()))?;
+        let log = AccessLog {
+            tx,
+            queued,
+            batch: Vec::new(),
+        };
+        Ok((log, writer))
+    }
+
+    /// Adds `answered` (requests of the connection to `peer`, answered by now) to the batch.
+    pub fn log(
+        &mut self,
+        answered: Vec<Answered>,
+        peer: Option<SocketAddr>,
+        metrics: &WorkerMetrics,
+    ) {
+        let (time, now) = (SystemTime::now(), Instant::now());
+        self.batch
+            .extend(answered.into_iter().map(|answered| Entry {
+                time,
+                peer,
+                micros: now.saturating_duration_since(answered.started).as_micros(),
+                answered,
+            }));
+        if self.batch.len() >= BATCH {
+            self.flush(metrics);
+        }
+    }
+
+    /// Hands the batch to the writer; if it cannot take it, the lines are counted in
+    /// `metrics` as dropped.
+    pub fn flush(&mut self, metrics: &WorkerMetrics) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let lines = batch.len();
+        if self.queued.fetch_add(lines, Ordering::Relaxed) + lines > BACKLOG {
+            self.queued.fetch_sub(lines, Ordering::Relaxed);
+            return metrics.access_log_dropped.add(lines as u64);
+        }
+        if self.tx.send(batch).is_err() {
+            metrics.access_log_dropped.add(lines as u64); // the writer is gone
+        }
+    }
+}
+
+/// The writer: lines are buffered, and flushed whenever no more batches are waiting.
+fn write_lines(
+    rx: &Receiver<Vec<Entry>>,
+    queued: &AtomicUsize,
+    format: LogFormat,
+    out: impl Write,
+) {
+    let mut out = BufWriter::with_capacity(64 * 1024, out);
+    while let Ok(batch) = rx.recv() {
+        let mut next = Some(batch);
+        while let Some(batch) = next {
+            if batch
+                .iter()
+                .any(|e| write_line(&mut out, e, format).is_err())
+            {
                 return;
             }
+            queued.fetch_sub(batch.len(), Ordering::Relaxed);
             next = rx.try_recv().ok();
         }
         if out.flush().is_err() {
@@ -138,16 +191,27 @@ mod tests {
 
     #[test]
     fn a_writer_that_falls_behind_loses_lines_not_time() {
-        let (tx, rx) = sync_channel(2);
-        let log = AccessLog { tx };
+        let (tx, rx) = channel();
+        let queued = Arc::new(AtomicUsize::new(BACKLOG - 7));
+        let mut log = AccessLog {
+            tx,
+            queued,
+            batch: Vec::new(),
+        };
         let metrics = WorkerMetrics::default();
-        let batch = (0..5).map(|_| entry().answered).collect();
-        log.log(batch, None, &metrics);
+        for lines in [3, 4, 5] {
+            log.log(
+                (0..lines).map(|_| entry().answered).collect(),
+                None,
+                &metrics,
+            );
+            log.flush(&metrics);
+        }
         assert_eq!(
             metrics.access_log_dropped.get(),
-            3,
-            "two fit, three dropped"
+            5,
+            "seven lines fit, the third batch not"
         );
-        assert_eq!(rx.try_iter().count(), 2);
+        assert_eq!(rx.try_iter().map(|b| b.len()).sum::<usize>(), 7);
     }
 }

@@ -67,6 +67,8 @@ pub struct ServerHandle {
     threads: Vec<JoinHandle<io::Result<()>>>,
     trigger: Shutdown,
     registry: Arc<Registry>,
+    /// The access log's writer, joined after the workers so their last lines are written.
+    access_writer: Option<JoinHandle<()>>,
 }
 
 /// Starts a graceful shutdown from anywhere (a signal thread, say); cheap to clone.
@@ -94,11 +96,12 @@ pub fn start(config: Config) -> Result<ServerHandle, StartError> {
     let bound = bind(&config)?;
     let registry = Arc::new(Registry::new(config.worker_count(), bound.admin.is_some()));
     let access_log = config.access_log.map(AccessLog::start).transpose();
+    let (access_log, access_writer) = access_log.map_err(StartError::Worker)?.unzip();
     let common = Common {
         backend,
         config: &config,
         registry: &registry,
-        access_log: access_log.map_err(StartError::Worker)?,
+        access_log,
     };
     let limit = connection_limit(&config, config.worker_count());
     let mut workers = start_workers(&common, &bound.listeners, limit)?;
@@ -107,6 +110,7 @@ pub fn start(config: Config) -> Result<ServerHandle, StartError> {
         None => None,
     };
     record_build(&registry, backend, &workers.setup);
+    drop(common); // its end of the access log: the workers hold theirs
     let handle = ServerHandle {
         addr: bound.addr,
         metrics_addr,
@@ -115,6 +119,7 @@ pub fn start(config: Config) -> Result<ServerHandle, StartError> {
         threads: workers.threads,
         trigger: Shutdown(Arc::new(workers.wakers)),
         registry,
+        access_writer,
     };
     log_start(&handle, &config, limit);
     Ok(handle)
@@ -394,6 +399,9 @@ impl ServerHandle {
             if result.is_ok() {
                 result = outcome;
             }
+        }
+        if let Some(writer) = self.access_writer.take() {
+            let _ = writer.join();
         }
         result
     }

@@ -37,6 +37,17 @@ struct Machine {
     date: String,
 }
 
+/// A greeter backend against its floor under one workload: the median over rounds of the
+/// per-round ratio of server CPU per request (paired: both measured in the same round).
+#[derive(Debug, Clone, Serialize)]
+pub struct FloorRatio {
+    pub server: String,
+    pub floor: String,
+    pub workload: String,
+    pub cpu_ratio: f64,
+    pub per_round: Vec<f64>,
+}
+
 #[derive(Serialize)]
 struct Results<'a> {
     machine: Machine,
@@ -45,6 +56,7 @@ struct Results<'a> {
     rounds: u32,
     duration_s: f64,
     summaries: Vec<Summary>,
+    floor_ratios: Vec<FloorRatio>,
     memory: &'a [Memory],
     wrk_cross_check: &'a [WrkCheck],
     samples: &'a [Entry],
@@ -107,6 +119,35 @@ fn machine() -> Machine {
     }
 }
 
+/// Each greeter backend against its floor, per workload both ran.
+fn floor_ratios(entries: &[Entry], floors: &[(String, String)]) -> Vec<FloorRatio> {
+    let mut ratios = Vec::new();
+    for (server, floor) in floors {
+        for e in entries.iter().filter(|e| &e.server == server) {
+            let Some(f) = entries
+                .iter()
+                .find(|f| &f.server == floor && f.workload == e.workload)
+            else {
+                continue;
+            };
+            let per_round: Vec<f64> = e
+                .samples
+                .iter()
+                .zip(&f.samples)
+                .map(|(a, b)| a.cpu_s_per_million / b.cpu_s_per_million)
+                .collect();
+            ratios.push(FloorRatio {
+                server: server.clone(),
+                floor: floor.clone(),
+                workload: e.workload.clone(),
+                cpu_ratio: median(&mut per_round.clone()),
+                per_round,
+            });
+        }
+    }
+    ratios
+}
+
 /// Writes every output into a new timestamped directory under `out`.
 pub fn write(
     out: &Path,
@@ -114,18 +155,19 @@ pub fn write(
     entries: &[Entry],
     memory: &[Memory],
     wrk: &[WrkCheck],
+    floors: &[(String, String)],
 ) -> std::io::Result<PathBuf> {
     let machine = machine();
     let dir = out.join(machine.date.replace(':', "-"));
     std::fs::create_dir_all(&dir)?;
-    let summaries: Vec<Summary> = entries.iter().map(summarize).collect();
     let results = Results {
         machine,
         server_cpus: &s.server_cpus,
         load_threads: s.threads,
         rounds: s.rounds,
         duration_s: s.duration.as_secs_f64(),
-        summaries,
+        summaries: entries.iter().map(summarize).collect(),
+        floor_ratios: floor_ratios(entries, floors),
         memory,
         wrk_cross_check: wrk,
         samples: entries,
@@ -137,24 +179,13 @@ pub fn write(
     let markdown = markdown(&results);
     std::fs::write(dir.join("results.md"), &markdown)?;
     println!("{markdown}");
-    charts::draw(&dir, &results.summaries, memory).map_err(std::io::Error::other)?;
+    charts::draw(&dir, &results.summaries, memory, &results.floor_ratios)
+        .map_err(std::io::Error::other)?;
     Ok(dir)
 }
 
 fn markdown(r: &Results<'_>) -> String {
-    let m = &r.machine;
-    let mut md = format!(
-        "# greeter comparison, {}\n\nMachine: {}, {} cores, Linux {}, {}. Servers pinned to cores `{}`; load from `greeter load` (its io_uring engine where available, {} thread(s)) on the other core(s). {} interleaved rounds of {:.1} s per measurement; medians, with the requests/s range over rounds. Server CPU is user + system time from `/proc/PID/stat` over the measurement, per request.\n",
-        m.date,
-        m.cpu,
-        m.cores,
-        m.kernel,
-        m.rustc,
-        r.server_cpus,
-        r.load_threads,
-        r.rounds,
-        r.duration_s
-    );
+    let mut md = header(r);
     let mut workloads: Vec<&str> = r.summaries.iter().map(|s| s.workload.as_str()).collect();
     workloads.dedup();
     for w in &workloads {
@@ -179,9 +210,76 @@ fn markdown(r: &Results<'_>) -> String {
         }
     }
     memory_table(&mut md, r);
+    floor_table(&mut md, &r.floor_ratios);
+    idle_latency_table(&mut md, &r.summaries);
     ratios(&mut md, &r.summaries);
     wrk_table(&mut md, r.wrk_cross_check);
     md
+}
+
+/// The title and how the figures were measured.
+fn header(r: &Results<'_>) -> String {
+    let m = &r.machine;
+    format!(
+        "# greeter comparison, {}\n\nMachine: {}, {} cores, Linux {}, {}. Servers pinned to cores `{}`; load from `greeter load` (its io_uring engine where available, {} thread(s)) on the other core(s). {} interleaved rounds of {:.1} s per measurement; medians, with the requests/s range over rounds. Server CPU is user + system time from `/proc/PID/stat` over the measurement, per request.\n",
+        m.date,
+        m.cpu,
+        m.cores,
+        m.kernel,
+        m.rustc,
+        r.server_cpus,
+        r.load_threads,
+        r.rounds,
+        r.duration_s
+    )
+}
+
+/// Each greeter backend over its floor, per workload (lower is better; 1.00 is the floor).
+fn floor_table(md: &mut String, ratios: &[FloorRatio]) {
+    if ratios.is_empty() {
+        return;
+    }
+    md.push_str("\n## greeter / its floor: server CPU per request, median of per-round paired ratios\n\n| workload | greeter | floor | ratio | rounds |\n|---|---|---|---:|---|\n");
+    for r in ratios {
+        let rounds: Vec<String> = r.per_round.iter().map(|x| format!("{x:.2}")).collect();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {:.2} | {} |",
+            r.workload,
+            r.server,
+            r.floor,
+            r.cpu_ratio,
+            rounds.join(" ")
+        );
+    }
+}
+
+/// The active clients' p99 latency without and with the idle connections held open.
+fn idle_latency_table(md: &mut String, summaries: &[Summary]) {
+    let idle: Vec<&Summary> = summaries
+        .iter()
+        .filter(|s| s.workload == "64 active + idle")
+        .collect();
+    if idle.is_empty() {
+        return;
+    }
+    md.push_str("\n## 64 active connections: p99 latency without and with the idle ones\n\n| server | keep-alive 64 p99 | 64 active + idle p99 | server CPU µs/request without | with |\n|---|---:|---:|---:|---:|\n");
+    for with in idle {
+        let without = summaries
+            .iter()
+            .find(|s| s.server == with.server && s.workload == "keep-alive 64");
+        if let Some(without) = without {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {:.2} | {:.2} |",
+                with.server,
+                us(without.p99_us),
+                us(with.p99_us),
+                without.cpu_us_per_request,
+                with.cpu_us_per_request
+            );
+        }
+    }
 }
 
 fn memory_table(md: &mut String, r: &Results<'_>) {

@@ -6,16 +6,33 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::workloads::Kind;
+
 /// How to run one server, HTTP and (if it can) raw greet-and-close.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ServerSpec {
     pub name: String,
     /// Command for HTTP; `{port}` and `{dir}` are replaced.
     pub http: Vec<String>,
     /// Command for the raw protocol, if the server speaks it.
     pub raw: Option<Vec<String>>,
+    /// It answers `POST /greet` with the name from a form body.
+    pub post: bool,
     /// A config template written to `{dir}/<file name>` with the same replacements.
     pub config: Option<PathBuf>,
+    /// The floor this server is measured against, for greeter's backends.
+    pub floor: Option<&'static str>,
+}
+
+impl ServerSpec {
+    /// Whether it can serve `kind` at all.
+    pub fn serves(&self, kind: Kind) -> bool {
+        match kind {
+            Kind::Get => true,
+            Kind::PostGreet => self.post,
+            Kind::Raw => self.raw.is_some(),
+        }
+    }
 }
 
 /// A started server process.
@@ -61,31 +78,41 @@ impl ServerSpec {
             s.replace("{port}", &port.to_string())
                 .replace("{dir}", &dir.to_string_lossy())
         };
-        if let Some(config) = &self.config {
-            let text = std::fs::read_to_string(config)
-                .map_err(|e| format!("{}: {e}", config.display()))?;
-            std::fs::write(dir.join(config.file_name().unwrap()), fill(&text))
-                .map_err(|e| e.to_string())?;
-        }
+        self.write_config(&dir, &fill)?;
         let args: Vec<String> = template.iter().map(|a| fill(a)).collect();
-        let log = std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?;
-        let child = Command::new("taskset")
-            .args(["-c", cpus])
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(|e| e.to_string())?)
-            .stderr(log)
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", args.join(" ")))?;
         let running = Running {
             name: self.name.clone(),
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            child,
+            child: spawn_pinned(cpus, &args, &dir)?,
             ticks_per_second: ticks,
         };
         running.wait_ready(&dir)?;
         Ok(running)
     }
+
+    /// Writes the config template, filled in, into the server's directory.
+    fn write_config(&self, dir: &Path, fill: &dyn Fn(&str) -> String) -> Result<(), String> {
+        let Some(config) = &self.config else {
+            return Ok(());
+        };
+        let text =
+            std::fs::read_to_string(config).map_err(|e| format!("{}: {e}", config.display()))?;
+        std::fs::write(dir.join(config.file_name().unwrap()), fill(&text))
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Runs `args` pinned to `cpus`, its output into `dir/server.log`.
+fn spawn_pinned(cpus: &str, args: &[String], dir: &Path) -> Result<Child, String> {
+    let log = std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?;
+    Command::new("taskset")
+        .args(["-c", cpus])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| e.to_string())?)
+        .stderr(log)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", args.join(" ")))
 }
 
 impl Running {

@@ -8,40 +8,51 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use greeter::BackendChoice;
-use greeter::load::Percentiles;
-use greeter::load::{LoadConfig, run};
+use greeter::load::{LoadConfig, Percentiles, RequestSpec, run};
 use serde::Serialize;
 
 use crate::servers::Running;
 
+/// What a workload asks of a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Kind {
+    /// `GET /` over HTTP/1.1.
+    Get,
+    /// `POST /greet` with a form body holding the name.
+    PostGreet,
+    /// The raw greet-and-close protocol.
+    Raw,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Workload {
     pub name: &'static str,
+    pub kind: Kind,
     pub connections: usize,
     pub pipeline: usize,
     pub close: bool,
-    pub raw: bool,
     /// Idle keep-alive connections held open during the measurement.
     pub idle: usize,
 }
 
 /// Every workload, in the order they run; `idle` is the idle-connection count to hold.
 pub fn all(idle: usize) -> Vec<Workload> {
-    let w = |name, connections, pipeline, close, raw, idle| Workload {
+    let w = |name, kind, connections, pipeline, close, idle| Workload {
         name,
+        kind,
         connections,
         pipeline,
         close,
-        raw,
         idle,
     };
     vec![
-        w("keep-alive 64", 64, 1, false, false, 0),
-        w("keep-alive 256", 256, 1, false, false, 0),
-        w("pipelined 16", 64, 16, false, false, 0),
-        w("connection per request", 64, 1, true, false, 0),
-        w("64 active + idle", 64, 1, false, false, idle),
-        w("raw greet-and-close", 64, 1, true, true, 0),
+        w("keep-alive 64", Kind::Get, 64, 1, false, 0),
+        w("keep-alive 256", Kind::Get, 256, 1, false, 0),
+        w("pipelined 16", Kind::Get, 64, 16, false, 0),
+        w("connection per request", Kind::Get, 64, 1, true, 0),
+        w("64 active + idle", Kind::Get, 64, 1, false, idle),
+        w("POST /greet", Kind::PostGreet, 64, 1, false, 0),
+        w("raw greet-and-close", Kind::Raw, 64, 1, true, 0),
     ]
 }
 
@@ -56,6 +67,35 @@ pub struct Sample {
     pub cpu_s_per_million: f64,
 }
 
+/// The load generator's settings for `workload` against `server`.
+fn load_config(server: &Running, w: &Workload, duration: Duration, threads: usize) -> LoadConfig {
+    let (url, request) = match w.kind {
+        Kind::Get => (format!("http://{}/", server.addr), RequestSpec::default()),
+        Kind::Raw => (format!("tcp://{}", server.addr), RequestSpec::default()),
+        Kind::PostGreet => (format!("http://{}/greet", server.addr), post_greet()),
+    };
+    LoadConfig {
+        url,
+        connections: w.connections,
+        duration,
+        pipeline: w.pipeline,
+        close: w.close,
+        threads,
+        engine: BackendChoice::Auto,
+        request,
+        ..LoadConfig::default()
+    }
+}
+
+fn post_greet() -> RequestSpec {
+    RequestSpec {
+        method: "POST".into(),
+        body: Some("name=bench".into()),
+        content_type: Some("application/x-www-form-urlencoded".into()),
+        chunked: false,
+    }
+}
+
 /// Runs `workload` against `server` for `duration` with `threads` load threads.
 pub fn measure(
     server: &Running,
@@ -65,17 +105,7 @@ pub fn measure(
 ) -> Result<Sample, String> {
     let idle = hold_idle(server, workload.idle)?;
     let cpu_before = server.cpu_seconds();
-    let scheme = if workload.raw { "tcp" } else { "http" };
-    let config = LoadConfig {
-        url: format!("{scheme}://{}/", server.addr),
-        connections: workload.connections,
-        duration,
-        pipeline: workload.pipeline,
-        close: workload.close,
-        threads,
-        engine: BackendChoice::Auto,
-        ..LoadConfig::default()
-    };
+    let config = load_config(server, workload, duration, threads);
     let report = run(&config, Arc::new(AtomicU64::new(0)))?;
     let cpu = server.cpu_seconds() - cpu_before;
     drop(idle);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::Settings;
-use crate::servers::{ServerSpec, on_path};
+use crate::servers::{Running, ServerSpec, on_path};
 use crate::workloads::{self, measure};
 
 #[derive(Debug, Clone, Serialize)]
@@ -25,37 +25,12 @@ pub fn cross_check(specs: &[ServerSpec], s: &Settings) -> Vec<WrkCheck> {
         eprintln!("skipped: wrk cross-check: wrk is not on PATH (apt-get install wrk)");
         return Vec::new();
     }
-    // wrk counts whole seconds.
-    let duration = Duration::from_secs(s.duration.as_secs().max(1));
-    let keep_alive = workloads::all(0).remove(0);
     let mut checks = Vec::new();
     for spec in specs {
         let Some(server) = s.start(spec, false) else {
             continue;
         };
-        let _ = measure(&server, &keep_alive, duration, s.threads);
-        let mut check = WrkCheck {
-            server: spec.name.clone(),
-            greeter_load_rps: vec![],
-            wrk_rps: vec![],
-            greeter_load_cpu_s_per_million: vec![],
-            wrk_cpu_s_per_million: vec![],
-        };
-        for _ in 0..s.rounds {
-            if let Ok(sample) = measure(&server, &keep_alive, duration, s.threads) {
-                check.greeter_load_rps.push(sample.requests_per_sec);
-                check
-                    .greeter_load_cpu_s_per_million
-                    .push(sample.cpu_s_per_million);
-            }
-            let before = server.cpu_seconds();
-            if let Some((rps, requests)) = run_wrk(&server.addr.to_string(), s.threads, duration) {
-                check.wrk_rps.push(rps);
-                check
-                    .wrk_cpu_s_per_million
-                    .push((server.cpu_seconds() - before) / requests.max(1.0) * 1e6);
-            }
-        }
+        let check = check_one(&server, s);
         eprintln!(
             "wrk check: {:<16} greeter load {:?} req/s, wrk {:?} req/s",
             spec.name, check.greeter_load_rps, check.wrk_rps
@@ -64,6 +39,36 @@ pub fn cross_check(specs: &[ServerSpec], s: &Settings) -> Vec<WrkCheck> {
         server.stop();
     }
     checks
+}
+
+/// Keep-alive 64 under greeter load, then under wrk, in each round.
+fn check_one(server: &Running, s: &Settings) -> WrkCheck {
+    // wrk counts whole seconds.
+    let duration = Duration::from_secs(s.duration.as_secs().max(1));
+    let keep_alive = workloads::all(0).remove(0);
+    let _ = measure(server, &keep_alive, duration, s.threads);
+    let mut check = WrkCheck {
+        server: server.name.clone(),
+        greeter_load_rps: vec![],
+        wrk_rps: vec![],
+        greeter_load_cpu_s_per_million: vec![],
+        wrk_cpu_s_per_million: vec![],
+    };
+    for _ in 0..s.rounds {
+        if let Ok(sample) = measure(server, &keep_alive, duration, s.threads) {
+            check.greeter_load_rps.push(sample.requests_per_sec);
+            check
+                .greeter_load_cpu_s_per_million
+                .push(sample.cpu_s_per_million);
+        }
+        let before = server.cpu_seconds();
+        if let Some((rps, requests)) = run_wrk(&server.addr.to_string(), s.threads, duration) {
+            check.wrk_rps.push(rps);
+            let cpu = (server.cpu_seconds() - before) / requests.max(1.0) * 1e6;
+            check.wrk_cpu_s_per_million.push(cpu);
+        }
+    }
+    check
 }
 
 /// Requests/s and requests from one wrk run; `None` if wrk failed or saw errors.

@@ -4,57 +4,94 @@
 use std::path::Path;
 
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::SegmentedCoord;
+use plotters::coord::types::{RangedCoordf64, RangedCoordusize};
 use plotters::prelude::*;
 
-use super::Summary;
+use super::{FloorRatio, Summary};
 use crate::Memory;
+
+/// The chart of greeter's ratios to its floors.
+pub const FLOOR_CHART: &str = "ratio-to-floor.svg";
 
 type Error = Box<dyn std::error::Error>;
 /// A panel: its caption and one `(server, value)` bar per server.
 type Panel = (String, Vec<(String, f64)>);
 
-pub fn draw(dir: &Path, summaries: &[Summary], memory: &[Memory]) -> Result<(), String> {
+pub fn draw(
+    dir: &Path,
+    summaries: &[Summary],
+    memory: &[Memory],
+    ratios: &[FloorRatio],
+) -> Result<(), String> {
     let servers = unique(summaries.iter().map(|s| s.server.clone()));
-    let panels_of = |value: fn(&Summary) -> f64| -> Vec<Panel> {
-        unique(summaries.iter().map(|s| s.workload.clone()))
-            .into_iter()
-            .map(|w| {
-                let bars = summaries
-                    .iter()
-                    .filter(|s| s.workload == w)
-                    .map(|s| (s.server.clone(), value(s)))
-                    .collect();
-                (w, bars)
-            })
-            .collect()
-    };
-    let idle: Vec<(String, f64)> = memory
-        .iter()
-        .filter_map(|m| m.idle_bytes_per_connection.map(|b| (m.server.clone(), b)))
-        .collect();
-    let charts = [
-        (
-            "requests-per-second.svg",
-            "Requests per second (higher is better)",
-            panels_of(|s| s.requests_per_sec),
-        ),
-        (
-            "cpu-per-request.svg",
-            "Server CPU µs per request (lower is better)",
-            panels_of(|s| s.cpu_us_per_request),
-        ),
-        (
-            "memory-per-idle-connection.svg",
-            "Server memory per idle keep-alive connection, bytes (lower is better)",
-            vec![("".into(), idle)],
-        ),
-    ];
-    for (file, title, panels) in charts {
+    for (file, title, panels) in charts(summaries, memory, ratios) {
         if panels.iter().any(|(_, bars)| !bars.is_empty()) {
             grid(&dir.join(file), title, &panels, &servers).map_err(|e| format!("{file}: {e}"))?;
         }
     }
     Ok(())
+}
+
+/// Every chart: its file, title and panels.
+fn charts(
+    summaries: &[Summary],
+    memory: &[Memory],
+    ratios: &[FloorRatio],
+) -> [(&'static str, &'static str, Vec<Panel>); 4] {
+    let of = |value: fn(&Summary) -> f64| {
+        panels(
+            summaries
+                .iter()
+                .map(|s| (s.workload.clone(), s.server.clone(), value(s))),
+        )
+    };
+    let idle = memory
+        .iter()
+        .filter_map(|m| m.idle_bytes_per_connection.map(|b| (m.server.clone(), b)))
+        .collect();
+    let floors = ratios
+        .iter()
+        .map(|r| (r.workload.clone(), r.server.clone(), r.cpu_ratio));
+    let [rps, cpu, memory, floor] = TITLES;
+    [
+        (rps.0, rps.1, of(|s| s.requests_per_sec)),
+        (cpu.0, cpu.1, of(|s| s.cpu_us_per_request)),
+        (memory.0, memory.1, vec![("".into(), idle)]),
+        (floor.0, floor.1, panels(floors)),
+    ]
+}
+
+/// Each chart's file and title.
+const TITLES: [(&str, &str); 4] = [
+    (
+        "requests-per-second.svg",
+        "Requests per second (higher is better)",
+    ),
+    (
+        "cpu-per-request.svg",
+        "Server CPU µs per request (lower is better)",
+    ),
+    (
+        "memory-per-idle-connection.svg",
+        "Server memory per idle keep-alive connection, bytes (lower is better)",
+    ),
+    (
+        FLOOR_CHART,
+        "greeter's server CPU per request over its floor's (1.00 = the floor)",
+    ),
+];
+
+/// `(workload, server, value)` rows as one panel per workload, a bar per server.
+fn panels(rows: impl Iterator<Item = (String, String, f64)>) -> Vec<Panel> {
+    let mut panels: Vec<Panel> = Vec::new();
+    for (workload, server, value) in rows {
+        match panels.iter_mut().find(|(w, _)| *w == workload) {
+            Some((_, bars)) => bars.push((server, value)),
+            None => panels.push((workload, vec![(server, value)])),
+        }
+    }
+    panels
 }
 
 fn unique(names: impl Iterator<Item = String>) -> Vec<String> {
@@ -82,12 +119,42 @@ fn grid(path: &Path, title: &str, panels: &[Panel], servers: &[String]) -> Resul
     Ok(())
 }
 
+type Chart<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, SegmentedCoord<RangedCoordusize>>>;
+
 /// One horizontal bar per server, coloured the same in every panel.
 fn bars(
     area: &DrawingArea<SVGBackend<'_>, Shift>,
     (caption, data): &Panel,
     servers: &[String],
 ) -> Result<(), Error> {
+    let mut chart = axes(area, caption, data)?;
+    // First server on top: row i is drawn at segment len-1-i.
+    let at = |i: usize| data.len() - 1 - i;
+    chart.draw_series(data.iter().enumerate().map(|(i, (server, value))| {
+        let color = Palette99::pick(servers.iter().position(|s| s == server).unwrap_or(0));
+        let corners = [
+            (0.0, SegmentValue::Exact(at(i))),
+            (*value, SegmentValue::Exact(at(i) + 1)),
+        ];
+        let mut bar = Rectangle::new(corners, color.filled());
+        bar.set_margin(3, 3, 0, 0);
+        bar
+    }))?;
+    let text = |(i, (_, value)): (usize, &(String, f64))| {
+        let at = (*value, SegmentValue::CenterOf(at(i)));
+        Text::new(format!(" {}", short(*value)), at, ("sans-serif", 13))
+    };
+    chart.draw_series(data.iter().enumerate().map(text))?;
+    Ok(())
+}
+
+/// The panel's axes, with a server name beside each bar's row.
+fn axes<'a, 'b>(
+    area: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    caption: &str,
+    data: &[(String, f64)],
+) -> Result<Chart<'a, 'b>, Error> {
     let max = data.iter().map(|d| d.1).fold(0.0, f64::max).max(1e-9) * 1.25;
     let mut chart = ChartBuilder::on(area)
         .caption(caption, ("sans-serif", 16))
@@ -95,41 +162,22 @@ fn bars(
         .x_label_area_size(28)
         .y_label_area_size(130)
         .build_cartesian_2d(0.0..max, (0..data.len()).into_segmented())?;
+    let label = |v: &SegmentValue<usize>| match v {
+        SegmentValue::CenterOf(i) => {
+            let row = data.get(data.len().wrapping_sub(i + 1));
+            row.map_or(String::new(), |d| d.0.clone())
+        }
+        _ => String::new(),
+    };
     chart
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(data.len())
-        .y_label_formatter(&|v| match v {
-            SegmentValue::CenterOf(i) => data
-                .get(data.len().wrapping_sub(i + 1))
-                .map_or(String::new(), |d| d.0.clone()),
-            _ => String::new(),
-        })
+        .y_label_formatter(&label)
         .x_labels(5)
         .x_label_formatter(&|v| short(*v))
         .draw()?;
-    // First server on top: row i is drawn at segment len-1-i.
-    let at = |i: usize| data.len() - 1 - i;
-    chart.draw_series(data.iter().enumerate().map(|(i, (server, value))| {
-        let color = Palette99::pick(servers.iter().position(|s| s == server).unwrap_or(0));
-        let mut bar = Rectangle::new(
-            [
-                (0.0, SegmentValue::Exact(at(i))),
-                (*value, SegmentValue::Exact(at(i) + 1)),
-            ],
-            color.filled(),
-        );
-        bar.set_margin(3, 3, 0, 0);
-        bar
-    }))?;
-    chart.draw_series(data.iter().enumerate().map(|(i, (_, value))| {
-        Text::new(
-            format!(" {}", short(*value)),
-            (*value, SegmentValue::CenterOf(at(i))),
-            ("sans-serif", 13),
-        )
-    }))?;
-    Ok(())
+    Ok(chart)
 }
 
 fn short(v: f64) -> String {

@@ -23,6 +23,8 @@ struct Conn {
     lingering: bool,
     /// Why this backend ended the connection, where the flow did not decide it.
     reason: Option<CloseReason>,
+    /// The peer, looked up once, for the access log.
+    peer: Option<Box<Option<std::net::SocketAddr>>>,
 }
 
 /// Serves one connection until it closes; dropping the stream closes the socket.
@@ -37,6 +39,7 @@ pub(super) async fn run(stream: TcpStream, shared: Rc<Shared>) {
         out: Vec::new(),
         lingering: false,
         reason: None,
+        peer: None,
     };
     let reason = conn.serve().await;
     guard.0.metrics.closed(reason);
@@ -100,7 +103,11 @@ impl Conn {
         if let Some(log) = &self.shared.access_log {
             let answered = greeter.take_answered();
             if !answered.is_empty() {
-                log.log(answered, self.stream.peer_addr().ok(), &self.shared.metrics);
+                let stream = &self.stream;
+                let peer = **self
+                    .peer
+                    .get_or_insert_with(|| Box::new(stream.peer_addr().ok()));
+                log.borrow_mut().log(answered, peer, &self.shared.metrics);
             }
         }
         action

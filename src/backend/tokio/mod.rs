@@ -25,6 +25,8 @@ use crate::proto::Greeter;
 
 /// How often the Date header is refreshed.
 const DATE_TICK: Duration = Duration::from_millis(100);
+/// How often the access log's batch is handed to its writer (it also goes when full).
+const LOG_TICK: Duration = Duration::from_millis(10);
 /// Bytes read at once into the worker's scratch buffer.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -41,7 +43,7 @@ struct Shared {
     shed: Notify,
     shed_quota: Cell<usize>,
     metrics: Arc<WorkerMetrics>,
-    access_log: Option<AccessLog>,
+    access_log: Option<RefCell<AccessLog>>,
 }
 
 /// Starts a worker in its own thread and runtime; returns once it can accept.
@@ -94,7 +96,7 @@ impl Shared {
             shed: Notify::new(),
             shed_quota: Cell::new(0),
             metrics,
-            access_log,
+            access_log: access_log.map(RefCell::new),
         }
     }
 
@@ -126,6 +128,9 @@ async fn serve(
     shutdown_timeout: Duration,
 ) -> io::Result<()> {
     tokio::task::spawn_local(refresh_date(Rc::clone(&shared)));
+    if shared.access_log.is_some() {
+        tokio::task::spawn_local(flush_log(Rc::clone(&shared)));
+    }
     loop {
         let resume = a.gate.resume_at().map(Instant::from_std);
         tokio::select! {
@@ -151,6 +156,9 @@ async fn serve(
         .is_ok_and(|next| next.is_some())
     {}
     a.conns.shutdown().await;
+    if let Some(log) = &shared.access_log {
+        log.borrow_mut().flush(&shared.metrics);
+    }
     Ok(())
 }
 
@@ -172,6 +180,16 @@ impl Accept {
         {
             shared.metrics.paused(cause);
         }
+    }
+}
+
+async fn flush_log(shared: Rc<Shared>) {
+    let Some(log) = &shared.access_log else {
+        return;
+    };
+    loop {
+        sleep(LOG_TICK).await;
+        log.borrow_mut().flush(&shared.metrics);
     }
 }
 

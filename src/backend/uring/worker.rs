@@ -65,6 +65,8 @@ pub(super) struct Worker {
     generation: Generation,
     metrics: Arc<WorkerMetrics>,
     access_log: Option<AccessLog>,
+    /// Peer addresses by slot, looked up at accept only when there is an access log.
+    peers: Vec<Option<std::net::SocketAddr>>,
 }
 
 impl Worker {
@@ -89,6 +91,7 @@ impl Worker {
             generation: Generation::default(),
             metrics,
             access_log: parts.access_log,
+            peers: Vec::new(),
         })
     }
 
@@ -109,6 +112,9 @@ impl Worker {
             self.ring.drain(&mut batch);
             batch.drain(..).for_each(|c| self.on_completion(c));
             self.rearm_starved();
+            if let Some(log) = self.access_log.as_mut() {
+                log.flush(&self.metrics);
+            }
             let (submits, completions) = self.ring.counts();
             self.metrics.uring_submit_calls.set(submits);
             self.metrics.uring_completions.set(completions);
@@ -136,7 +142,12 @@ impl Worker {
     fn admit(&mut self, fd: OwnedFd) {
         self.generation = self.generation.next();
         let flow = Flow::new(&self.greeter, self.now);
+        let peer = self.access_log.as_ref().and_then(|_| peer_of(&fd));
         let slot = self.conns.insert(Conn::new(fd, self.generation, flow));
+        if self.access_log.is_some() {
+            self.peers.resize(self.peers.len().max(slot + 1), None);
+            self.peers[slot] = peer;
+        }
         self.metrics.accepted_open();
         self.resume_reading(slot);
         if let Some(batch) = self.acceptor.on_admitted(&mut self.ring, self.conns.len()) {
@@ -284,15 +295,13 @@ impl Worker {
         }
     }
 
-    /// Hands the requests the last flow step answered to the access log.
+    /// Hands the requests the last flow step answered to the access log's batch.
     fn log_answered(&mut self, slot: usize) {
         let answered = self.greeter.take_answered();
-        let (Some(log), false) = (&self.access_log, answered.is_empty()) else {
+        let (Some(log), false) = (self.access_log.as_mut(), answered.is_empty()) else {
             return;
         };
-        let fd = self.conns[slot].fd.as_ref();
-        let peer = fd.and_then(|fd| socket2::SockRef::from(fd).peer_addr().ok());
-        log.log(answered, peer.and_then(|a| a.as_socket()), &self.metrics);
+        log.log(answered, self.peers[slot], &self.metrics);
     }
 
     fn send(&mut self, slot: usize, cursor: SendCursor<Vec<u8>>) {
@@ -446,6 +455,11 @@ impl Worker {
             self.apply(slot, action);
         }
     }
+}
+
+/// The peer of an accepted connection (one `getpeername`), for the access log.
+fn peer_of(fd: &OwnedFd) -> Option<std::net::SocketAddr> {
+    socket2::SockRef::from(fd).peer_addr().ok()?.as_socket()
 }
 
 /// The timer period: fine enough for the shortest timeout, at most 100 ms.
