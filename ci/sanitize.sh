@@ -12,5 +12,7 @@ export RUSTC_BOOTSTRAP=1 RUSTFLAGS="-Zsanitizer=address" RUSTDOCFLAGS="-Zsanitiz
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:quarantine_size_mb=4"
 run() { cargo test --quiet --target "$target" --target-dir target/asan "$@"; }
 run --lib -- backend:: proto:: uring:: load::uring
-run --test http --test connections --test hardening --test load -- uring::
+# An RSS bound measures the allocator, and ASan's quarantine keeps freed memory on purpose:
+# the idle-buffer test's bound is checked in the normal runs, not here.
+run --test http --test connections --test hardening --test load --test bodies --test metrics -- uring:: --skip idle_connections_hold_no_output_buffer
 echo "AddressSanitizer: no errors in the io_uring tests"

@@ -159,6 +159,10 @@ pub struct ServeArgs {
     /// io_uring: submission queue entries (the completion queue gets 4x).
     #[arg(long, env = "GREETER_SQ_ENTRIES", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(8..=32768))]
     sq_entries: u32,
+    /// io_uring: newer kernel features, changed from the defaults (for measuring them):
+    /// `ring-fd`, `no-sqarray`, `min-wait=US`; `off-NAME` turns one off.
+    #[arg(long, env = "GREETER_URING_FEATURES", default_value = "")]
+    uring_features: greeter::UringFeatures,
     /// Serve /metrics on this address instead of the main one (an admin port).
     #[arg(long, env = "GREETER_METRICS_LISTEN", conflicts_with = "no_metrics")]
     metrics_listen: Option<SocketAddr>,
@@ -186,6 +190,7 @@ impl ServeArgs {
             sq_entries: self.sq_entries,
             recv_buffers: self.recv_buffers,
             recv_buffer_size: self.recv_buffer_size,
+            features: self.uring_features,
         };
         let metrics = match (self.no_metrics, self.metrics_listen) {
             (true, _) => Metrics::Off,

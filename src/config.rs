@@ -29,6 +29,48 @@ pub enum Metrics {
     Off,
 }
 
+/// Newer io_uring features; each is used only where the kernel has it (the setup falls
+/// back without it). The defaults are what a paired measurement kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UringFeatures {
+    /// Register the ring's descriptor, so `io_uring_enter` skips a lookup (5.18).
+    pub ring_fd: bool,
+    /// `IORING_SETUP_NO_SQARRAY`: no submission index array (6.6).
+    pub no_sqarray: bool,
+    /// Wait up to this many microseconds to gather completions (6.12); 0 does not wait.
+    pub min_wait_us: u32,
+}
+
+impl std::str::FromStr for UringFeatures {
+    type Err = String;
+
+    /// A comma-separated list changing the defaults: `ring-fd`, `no-sqarray`,
+    /// `min-wait=50`; a name after `off-` turns that feature off (`off-ring-fd`).
+    fn from_str(list: &str) -> Result<Self, String> {
+        let mut f = UringFeatures::default();
+        for item in list.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            let (name, on) = item
+                .strip_prefix("off-")
+                .map_or((item, true), |n| (n, false));
+            match name.split_once('=') {
+                Some(("min-wait", us)) => {
+                    f.min_wait_us = us
+                        .parse()
+                        .map_err(|_| format!("`{item}`: microseconds expected"))?
+                }
+                None if name == "ring-fd" => f.ring_fd = on,
+                None if name == "no-sqarray" => f.no_sqarray = on,
+                _ => {
+                    return Err(format!(
+                        "`{item}`: the features are ring-fd, no-sqarray, min-wait=US"
+                    ));
+                }
+            }
+        }
+        Ok(f)
+    }
+}
+
 /// Knobs of the io_uring backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UringConfig {
@@ -38,6 +80,8 @@ pub struct UringConfig {
     pub recv_buffers: u16,
     /// Bytes per receive buffer.
     pub recv_buffer_size: u32,
+    /// Newer kernel features.
+    pub features: UringFeatures,
 }
 
 impl Default for UringConfig {
@@ -46,6 +90,7 @@ impl Default for UringConfig {
             sq_entries: 1024,
             recv_buffers: 512,
             recv_buffer_size: 2048,
+            features: UringFeatures::default(),
         }
     }
 }

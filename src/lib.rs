@@ -32,5 +32,5 @@ mod uring;
 
 pub use backend::StatsSnapshot;
 pub use choice::{Backend, BackendChoice, Resolved, Unsupported, resolve};
-pub use config::{Config, LogFormat, Metrics, UringConfig};
+pub use config::{Config, LogFormat, Metrics, UringConfig, UringFeatures};
 pub use server::{ServerHandle, Shutdown, StartError, start};

@@ -11,11 +11,12 @@ pub(crate) mod uring;
 use std::io;
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::access::AccessLog;
 use crate::config::Config;
 use crate::metrics::WorkerMetrics;
-use crate::proto::Greeter;
+use crate::proto::{Greeter, Timeouts};
 
 /// A few counters summed over workers, for tests and library users; the full set is
 /// the `/metrics` exposition.
@@ -100,6 +101,13 @@ pub(crate) fn start_worker<T>(
         .recv()
         .map_err(|_| io::Error::other("a worker exited during set-up"))??;
     Ok((thread, description))
+}
+
+/// A worker's timer period: fine enough for the shortest timeout, at most 100 ms (a
+/// deadline is noticed up to one period late, never early).
+pub(crate) fn tick_for(t: &Timeouts) -> Duration {
+    let shortest = t.header.min(t.idle).min(t.linger);
+    (shortest / 4).clamp(Duration::from_millis(5), Duration::from_millis(100))
 }
 
 /// A worker's spare output buffers: a connection borrows one while it has output and

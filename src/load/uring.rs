@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::Job;
 use super::client::{Client, Judge, Outcome};
 use super::report::Stats;
-use crate::uring::{Completion, Generation, OpKind, Ring, SendCursor, Token};
+use crate::uring::{Completion, Features, Generation, OpKind, Ring, SendCursor, Token};
 
 /// What the engine's submissions are for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +75,7 @@ struct Engine {
 
 /// Drives `job.count` connections until `job.end`.
 pub(super) fn run(job: Job) -> io::Result<Stats> {
-    run_on(Ring::new(1024)?, job)
+    run_on(Ring::new(1024, Features::default())?, job)
 }
 
 /// Drives `job` on `ring` (a test may give a small one).

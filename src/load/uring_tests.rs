@@ -74,7 +74,7 @@ fn job(
 
 #[test]
 fn connections_keep_sending_when_the_kernel_ends_a_receive_with_data() {
-    let Ok(ring) = Ring::new(2) else {
+    let Ok(ring) = Ring::new(2, Features::default()) else {
         return eprintln!("skipped: io_uring is unavailable here");
     };
     let progress = Arc::new(AtomicU64::new(0));

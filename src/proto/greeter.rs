@@ -7,6 +7,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use super::canned::Canned;
 use super::date::DateCache;
 use super::tally::Tally;
 use super::{ProtoConfig, Timeouts};
@@ -39,6 +40,8 @@ pub struct Greeter {
     /// What the raw protocol writes: the greeting and a newline.
     pub(super) raw_line: Box<[u8]>,
     pub(super) date: DateCache,
+    /// The common answers, rendered for the current Date second.
+    pub(super) canned: Canned,
     pub(super) draining: bool,
     pub(super) tally: Arc<Tally>,
     exposition: Option<Arc<dyn Exposition>>,
@@ -76,15 +79,18 @@ impl Greeter {
                 started: Instant::now(),
             })
         });
-        Greeter {
+        let mut g = Greeter {
             config,
             raw_line,
             date: DateCache::new(now),
+            canned: Canned::default(),
             draining: false,
             tally: Arc::default(),
             exposition: None,
             journal,
-        }
+        };
+        g.canned = Canned::render(&g);
+        g
     }
 
     /// Counts into `tally` (the worker's, shared with whatever scrapes it).
@@ -117,9 +123,12 @@ impl Greeter {
         self.config.max_header_bytes + self.config.max_pending_output
     }
 
-    /// Refreshes the Date header; the backend calls this from its periodic timer.
+    /// Refreshes the Date header (and the answers that carry it) when the second has
+    /// changed; the backend calls this from its periodic timer.
     pub fn set_time(&mut self, now: SystemTime) {
-        self.date.update(now);
+        if self.date.update(now) {
+            self.canned = Canned::render(self);
+        }
     }
 
     /// From now on `/healthz` answers `503` and the response that ends a connection's

@@ -10,6 +10,7 @@
 //! behaviour is identical by construction, and unit tests cover it without I/O.
 
 mod body;
+mod canned;
 #[cfg(any(test, fuzzing))]
 #[doc(hidden)]
 pub mod check;

@@ -16,5 +16,5 @@ mod token;
 
 pub use cursor::SendCursor;
 pub use ring::{Completion, Ring, eventfd};
-pub use setup::Setup;
+pub use setup::{Features, Setup};
 pub use token::{Generation, OpKind, Token};

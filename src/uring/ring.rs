@@ -13,13 +13,13 @@ use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-use io_uring::{IoUring, cqueue, opcode, squeue, types};
+use io_uring::{IoUring, Submitter, cqueue, opcode, squeue, types};
 use slab::Slab;
 use socket2::SockAddr;
 
 use super::bufring::{BufRing, Checkout};
 use super::cursor::SendCursor;
-use super::setup::{self, Setup};
+use super::setup::{self, Features, Setup};
 use super::token::{self, Class, OpKind, Token};
 
 /// An output buffer the kernel may read while the buffer itself is moved around (into
@@ -74,9 +74,16 @@ enum Memory<B> {
     Counter(#[allow(dead_code)] Box<[u8; 8]>),
 }
 
+/// Completions a wait asks for when it may gather a batch (`Features::min_wait_us`).
+const BATCH_WANT: usize = 32;
+
 /// A ring, generic over the user's operation kinds `K` and send buffers `B`.
 pub struct Ring<K, B: SendBuf = Vec<u8>> {
-    uring: ManuallyDrop<IoUring>,
+    /// Submits for the ring below, through its registered descriptor where that is on.
+    /// INVARIANT: borrows `uring`, which is boxed (it never moves) and dropped after it;
+    /// while it exists the ring is reached only through shared references.
+    submitter: ManuallyDrop<Submitter<'static>>,
+    uring: ManuallyDrop<Box<IoUring>>,
     setup: Setup,
     bufs: Option<BufRing>,
     /// Operations that own memory, keyed per operation: the table follows operations in
@@ -90,14 +97,27 @@ pub struct Ring<K, B: SendBuf = Vec<u8>> {
 }
 
 impl<K: OpKind, B: SendBuf> Ring<K, B> {
-    /// Builds a ring, trying the cheapest task-running mode the kernel accepts.
-    pub fn new(sq_entries: u32) -> io::Result<Self> {
-        let (uring, setup) = setup::build(sq_entries)?;
-        Ok(Ring::from_parts(uring, setup))
+    /// Builds a ring, trying the cheapest task-running mode the kernel accepts, with the
+    /// `features` the kernel supports.
+    pub fn new(sq_entries: u32, features: Features) -> io::Result<Self> {
+        let (uring, setup) = setup::build(sq_entries, features)?;
+        let mut ring = Ring::from_parts(uring, setup);
+        if features.ring_fd && ring.submitter.register_ring_fd().is_ok() {
+            ring.setup = ring.setup.registered_ring_fd();
+        }
+        if features.min_wait_us > 0 && ring.uring.params().is_feature_min_timeout() {
+            ring.setup = ring.setup.min_wait(features.min_wait_us);
+        }
+        Ok(ring)
     }
 
     fn from_parts(uring: IoUring, setup: Setup) -> Self {
+        let uring = Box::new(uring);
+        // SAFETY: the submitter borrows the boxed ring, which stays at its address, is reached only through shared references from here on, and is dropped after the submitter (see `Drop`).
+        let submitter =
+            unsafe { mem::transmute::<Submitter<'_>, Submitter<'static>>(uring.submitter()) };
         Ring {
+            submitter: ManuallyDrop::new(submitter),
             uring: ManuallyDrop::new(uring),
             setup,
             bufs: None,
@@ -120,7 +140,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
 
     /// Registers the provided buffer ring receives pick from.
     pub fn register_buffers(&mut self, group: u16, count: u16, size: u32) -> io::Result<()> {
-        self.bufs = Some(BufRing::new(&self.uring.submitter(), group, count, size)?);
+        self.bufs = Some(BufRing::new(&self.submitter, group, count, size)?);
         Ok(())
     }
 
@@ -241,9 +261,16 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
             bufs.reclaim();
         }
         self.submit_calls += 1;
-        match self.uring.submit_and_wait(1) {
+        let submitted = match self.setup.min_wait_us() {
+            0 => self.submitter.submit_and_wait(1),
+            us => {
+                let args = types::SubmitArgs::new().min_wait_usec(us);
+                self.submitter.submit_with_args(BATCH_WANT, &args)
+            }
+        };
+        match submitted {
             Ok(_) => Ok(()),
-            Err(e) if transient(&e) => Ok(()),
+            Err(e) if transient(&e) || e.raw_os_error() == Some(libc::ETIME) => Ok(()),
             Err(e) => Err(e),
         }
     }
@@ -258,7 +285,8 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
             completions,
             ..
         } = self;
-        for cqe in uring.completion() {
+        // SAFETY: no other completion queue handle exists: this is the only place one is made, and it ends with the loop.
+        for cqe in unsafe { uring.completion_shared() } {
             *completions += 1;
             let flags = cqe.flags();
             if let (Some(bid), Some(bufs)) = (cqueue::buffer_select(flags), bufs.as_mut()) {
@@ -306,7 +334,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
             "buffers stay registered while operations run"
         );
         match self.bufs.take() {
-            Some(bufs) => self.uring.submitter().unregister_buf_ring(bufs.group()),
+            Some(bufs) => self.submitter.unregister_buf_ring(bufs.group()),
             None => Ok(()),
         }
     }
@@ -357,19 +385,30 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
     /// As [`Ring::push_counted`].
     unsafe fn push(&mut self, entry: &squeue::Entry) -> io::Result<()> {
         // SAFETY: forwarded to the caller.
-        if unsafe { self.uring.submission().push(entry) }.is_ok() {
+        if unsafe { self.queue(entry) }.is_ok() {
             return Ok(());
         }
         self.submit_calls += 1;
-        let submitted = self.uring.submit();
+        let submitted = self.submitter.submit();
         // SAFETY: forwarded to the caller.
-        if unsafe { self.uring.submission().push(entry) }.is_ok() {
+        if unsafe { self.queue(entry) }.is_ok() {
             return Ok(());
         }
         Err(match submitted {
             Err(e) => io::Error::new(e.kind(), format!("io_uring submission failed: {e}")),
             Ok(_) => io::Error::other("the io_uring submission queue stays full"),
         })
+    }
+}
+
+impl<K, B: SendBuf> Ring<K, B> {
+    /// Writes `entry` into the submission queue, if it has room.
+    ///
+    /// # Safety
+    /// As [`Ring::push_counted`].
+    unsafe fn queue(&mut self, entry: &squeue::Entry) -> Result<(), squeue::PushError> {
+        // SAFETY: no other submission queue handle exists: each lives only within this call; the entry's memory is the caller's promise.
+        unsafe { self.uring.submission_shared().push(entry) }
     }
 }
 
@@ -422,7 +461,9 @@ impl<K, B: SendBuf> Drop for Ring<K, B> {
             mem::forget(self.bufs.take());
             mem::forget(mem::take(&mut self.owned));
         }
-        // SAFETY: dropped exactly once, here; the buffer ring (if any) is dropped after the ring, when no operation can reach it.
+        // SAFETY: dropped exactly once, here, before the ring it borrows.
+        unsafe { ManuallyDrop::drop(&mut self.submitter) };
+        // SAFETY: dropped exactly once, here, after the submitter; the buffer ring (if any) is dropped after the ring, when no operation can reach it.
         unsafe { ManuallyDrop::drop(&mut self.uring) };
     }
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
-use crate::uring::Generation;
+use crate::uring::{Features, Generation};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -36,7 +36,7 @@ fn token(kind: Op, slot: usize) -> Token<Op> {
 
 /// A ring, or `None` (with the reason printed) where io_uring is blocked or missing.
 fn ring<B: SendBuf>() -> Option<Ring<Op, B>> {
-    match Ring::new(8) {
+    match Ring::new(8, Features::default()) {
         Ok(ring) => Some(ring),
         Err(e) if matches!(e.raw_os_error(), Some(libc::EPERM | libc::ENOSYS)) => {
             eprintln!("skipped: io_uring is unavailable here ({e})");

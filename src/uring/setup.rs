@@ -1,24 +1,79 @@
 //! The ring setup ladder: the cheapest task-running mode the kernel accepts, falling back
-//! on older kernels, and a name for what is in effect.
+//! on older kernels, plus the optional features a measurement kept, each dropped where the
+//! kernel lacks it; and a name for what is in effect.
 
 use std::fmt;
 use std::io;
 
 use io_uring::IoUring;
 
-/// The setup flags a ring runs with, named as the kernel names them.
+/// Newer kernel features a ring may use; each falls back where the kernel lacks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Features {
+    /// Register the ring's own descriptor (`IORING_REGISTER_RING_FDS`, 5.18): every
+    /// `io_uring_enter` skips a descriptor lookup.
+    pub ring_fd: bool,
+    /// `IORING_SETUP_NO_SQARRAY` (6.6): no submission index array to fill.
+    pub no_sqarray: bool,
+    /// Wait this many microseconds for a batch of completions before returning with
+    /// fewer (`min_wait_usec`, 6.12); 0 returns as soon as one is there.
+    pub min_wait_us: u32,
+}
+
+/// The setup flags and features a ring runs with, named as the kernel names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Setup(&'static str);
+pub struct Setup {
+    rung: &'static str,
+    no_sqarray: bool,
+    ring_fd: bool,
+    min_wait_us: u32,
+}
+
+impl Setup {
+    pub(super) fn registered_ring_fd(self) -> Setup {
+        Setup {
+            ring_fd: true,
+            ..self
+        }
+    }
+
+    pub(super) fn min_wait(self, us: u32) -> Setup {
+        Setup {
+            min_wait_us: us,
+            ..self
+        }
+    }
+
+    /// Microseconds a wait for completions may take to gather a batch.
+    pub(super) fn min_wait_us(self) -> u32 {
+        self.min_wait_us
+    }
+}
 
 impl fmt::Display for Setup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
+        f.write_str(self.rung)?;
+        if self.no_sqarray {
+            f.write_str("|NO_SQARRAY")?;
+        }
+        if self.ring_fd {
+            f.write_str("|REGISTERED_RING_FD")?;
+        }
+        if self.min_wait_us > 0 {
+            write!(f, "|MIN_WAIT={}us", self.min_wait_us)?;
+        }
+        Ok(())
     }
 }
 
 /// A plain ring, for tests that build their own.
 #[cfg(test)]
-pub(super) const PLAIN: Setup = Setup("plain");
+pub(super) const PLAIN: Setup = Setup {
+    rung: "plain",
+    no_sqarray: false,
+    ring_fd: false,
+    min_wait_us: 0,
+};
 
 type Configure = fn(&mut io_uring::Builder);
 
@@ -36,16 +91,37 @@ const LADDER: [(&str, Configure); 3] = [
 ];
 
 /// `SINGLE_ISSUER|DEFER_TASKRUN` (6.1+), then `COOP_TASKRUN` (5.19+), then plain; each
-/// with a completion queue four times the submission queue. Only `EINVAL` (a flag this
-/// kernel lacks) moves down a rung; any other error is the answer.
-pub fn build(sq_entries: u32) -> io::Result<(IoUring, Setup)> {
+/// with a completion queue four times the submission queue, and with `NO_SQARRAY` first
+/// when asked for. Only `EINVAL` (a flag this kernel lacks) moves down; any other error
+/// is the answer.
+pub fn build(sq_entries: u32, features: Features) -> io::Result<(IoUring, Setup)> {
     let mut last = io::Error::from_raw_os_error(libc::EINVAL);
-    for (name, configure) in LADDER {
+    let sqarray = [true, false]
+        .into_iter()
+        .filter(|&no| no <= features.no_sqarray);
+    let tries: Vec<_> = LADDER
+        .iter()
+        .flat_map(|rung| sqarray.clone().map(move |no| (rung, no)))
+        .collect();
+    for ((rung, configure), no_sqarray) in tries {
         let mut builder = IoUring::builder();
         builder.setup_cqsize(sq_entries.saturating_mul(4));
         configure(&mut builder);
+        if no_sqarray {
+            builder.setup_no_sqarray();
+        }
         match builder.build(sq_entries) {
-            Ok(ring) => return Ok((ring, Setup(name))),
+            Ok(ring) => {
+                return Ok((
+                    ring,
+                    Setup {
+                        rung,
+                        no_sqarray,
+                        ring_fd: false,
+                        min_wait_us: 0,
+                    },
+                ));
+            }
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = e,
             Err(e) => return Err(e),
         }

@@ -1,21 +1,27 @@
-//! One tokio connection task: read into the worker's scratch buffer, let the flow decide,
-//! write, and wait on the deadline the flow names.
+//! One tokio connection task: wait until the socket is ready (or the worker signals its
+//! slot), read into the worker's scratch buffer, let the flow decide, write. The deadline
+//! the flow names is checked by the worker's tick, not by a timer per read.
 
 use std::cell::Cell;
-use std::io::ErrorKind;
+use std::future::poll_fn;
+use std::io::{self, ErrorKind};
 use std::mem;
 use std::rc::Rc;
+use std::task::Poll;
+use std::time::Instant;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::time::{Instant, sleep_until};
 
 use super::Shared;
+use super::slots::Signal;
 use crate::proto::{Action, CloseReason, Flow, Greeter};
 
 struct Conn {
     stream: TcpStream,
     shared: Rc<Shared>,
+    /// This connection's slot in the worker's table.
+    id: usize,
     flow: Flow,
     /// Output being produced or written; borrowed from the worker's spares meanwhile.
     out: Vec<u8>,
@@ -27,14 +33,22 @@ struct Conn {
     peer: Option<Box<Option<std::net::SocketAddr>>>,
 }
 
+/// What a wait ended with.
+enum Woke {
+    Ready(io::Result<()>),
+    Signal(Signal),
+}
+
 /// Serves one connection until it closes; dropping the stream closes the socket.
 pub(super) async fn run(stream: TcpStream, shared: Rc<Shared>) {
     shared.metrics.accepted_open();
-    let guard = OpenGuard(Rc::clone(&shared), Cell::new(false));
-    let flow = Flow::new(&shared.greeter.borrow(), std::time::Instant::now());
+    let flow = Flow::new(&shared.greeter.borrow(), Instant::now());
+    let id = shared.slots.register(flow.poll_timeout());
+    let guard = Release(Rc::clone(&shared), id, Cell::new(false));
     let mut conn = Conn {
         stream,
         shared,
+        id,
         flow,
         out: Vec::new(),
         lingering: false,
@@ -43,18 +57,19 @@ pub(super) async fn run(stream: TcpStream, shared: Rc<Shared>) {
     };
     let reason = conn.serve().await;
     guard.0.metrics.closed(reason);
-    guard.1.set(true);
+    guard.2.set(true);
 }
 
-/// Counts the connection as released however its task ends; a task aborted at the
-/// shutdown deadline (never returning) is counted as closed by shutdown.
-struct OpenGuard(Rc<Shared>, Cell<bool>);
+/// Releases the connection's slot and counts it as closed however its task ends; a task
+/// aborted at the shutdown deadline (never returning) is counted as closed by shutdown.
+struct Release(Rc<Shared>, usize, Cell<bool>);
 
-impl Drop for OpenGuard {
+impl Drop for Release {
     fn drop(&mut self) {
-        if !self.1.get() {
+        if !self.2.get() {
             self.0.metrics.closed(CloseReason::Shutdown);
         }
+        self.0.slots.remove(self.1);
         self.0.metrics.open.sub(1);
     }
 }
@@ -62,11 +77,11 @@ impl Drop for OpenGuard {
 impl Conn {
     /// Serves until the connection ends; why it did.
     async fn serve(&mut self) -> CloseReason {
-        // Accepted as draining began: the drain notification has gone by already.
+        // Accepted as draining began: the shutdown signal has gone by already.
         let mut action = match self.shared.draining() {
             true => self
                 .flow
-                .handle_shutdown(&self.shared.greeter.borrow(), now()),
+                .handle_shutdown(&self.shared.greeter.borrow(), Instant::now()),
             false => Action::Read,
         };
         loop {
@@ -89,28 +104,45 @@ impl Conn {
         }
     }
 
-    /// Runs one flow step against the worker's greeter, with a borrowed output buffer.
+    /// Runs one flow step against the worker's greeter, with a borrowed output buffer,
+    /// and tells the worker's table the deadline and idleness that result.
     fn step(
         &mut self,
-        f: impl FnOnce(&mut Flow, &Greeter, &mut Vec<u8>, std::time::Instant) -> Action,
+        f: impl FnOnce(&mut Flow, &Greeter, &mut Vec<u8>, Instant) -> Action,
     ) -> Action {
-        let greeter = self.shared.greeter.borrow();
-        let mut spares = self.shared.spares.borrow_mut();
-        let action = f(&mut self.flow, &greeter, spares.lend(&mut self.out), now());
+        let shared = Rc::clone(&self.shared);
+        let greeter = shared.greeter.borrow();
+        let mut spares = shared.spares.borrow_mut();
+        let action = f(
+            &mut self.flow,
+            &greeter,
+            spares.lend(&mut self.out),
+            Instant::now(),
+        );
         if self.out.is_empty() {
             spares.recycle(mem::take(&mut self.out));
         }
-        if let Some(log) = &self.shared.access_log {
-            let answered = greeter.take_answered();
-            if !answered.is_empty() {
-                let stream = &self.stream;
-                let peer = **self
-                    .peer
-                    .get_or_insert_with(|| Box::new(stream.peer_addr().ok()));
-                log.borrow_mut().log(answered, peer, &self.shared.metrics);
-            }
+        shared
+            .slots
+            .update(self.id, self.flow.poll_timeout(), self.flow.is_idle());
+        if shared.access_log.is_some() {
+            self.log(&greeter);
         }
         action
+    }
+
+    /// Hands what the last step answered to the access log.
+    fn log(&mut self, greeter: &Greeter) {
+        let (answered, Some(log)) = (greeter.take_answered(), &self.shared.access_log) else {
+            return;
+        };
+        if !answered.is_empty() {
+            let stream = &self.stream;
+            let peer = **self
+                .peer
+                .get_or_insert_with(|| Box::new(stream.peer_addr().ok()));
+            log.borrow_mut().log(answered, peer, &self.shared.metrics);
+        }
     }
 
     /// Ends the connection for a reason of this backend's (an I/O error, shedding).
@@ -119,27 +151,39 @@ impl Conn {
         Action::Abort
     }
 
-    /// Waits for input, a deadline, shutdown or shedding, and tells the flow.
+    /// Waits for input or a signal, and tells the flow.
     async fn read(&mut self) -> Action {
         loop {
-            let shared = Rc::clone(&self.shared);
-            let deadline = Instant::from_std(self.flow.poll_timeout());
-            tokio::select! {
-                ready = self.stream.readable() => if ready.is_err() { return self.end(CloseReason::Error) },
-                () = sleep_until(deadline) => return self.step(Flow::handle_timeout),
-                () = shared.drain.notified(), if !shared.draining() => {
-                    let greeter = shared.greeter.borrow();
-                    return self.flow.handle_shutdown(&greeter, now());
-                }
-                () = shared.shed.notified(), if self.flow.is_idle() => {
-                    if shared.take_shed() { return self.end(CloseReason::Shed) }
-                    continue;
+            match self.wait(false).await {
+                Woke::Ready(Err(_)) => return self.end(CloseReason::Error),
+                Woke::Ready(Ok(())) => {}
+                Woke::Signal(Signal::Timeout) => return self.step(Flow::handle_timeout),
+                Woke::Signal(Signal::Shed) => return self.end(CloseReason::Shed),
+                Woke::Signal(Signal::Shutdown) => {
+                    return self.step(|flow, g, _, now| flow.handle_shutdown(g, now));
                 }
             }
             if let Some(action) = self.try_read() {
                 return action;
             }
         }
+    }
+
+    /// Until the socket is ready to read (or, with `write`, to write) or the worker
+    /// signals; a write waits only for its deadline, leaving other signals for later.
+    async fn wait(&self, write: bool) -> Woke {
+        poll_fn(|cx| {
+            let wanted = |s| !write || s == Signal::Timeout;
+            if let Some(signal) = self.shared.slots.poll(self.id, cx.waker(), wanted) {
+                return Poll::Ready(Woke::Signal(signal));
+            }
+            let ready = match write {
+                true => self.stream.poll_write_ready(cx),
+                false => self.stream.poll_read_ready(cx),
+            };
+            ready.map(Woke::Ready)
+        })
+        .await
     }
 
     /// Reads what is there into the scratch buffer; `None` if nothing was.
@@ -179,24 +223,21 @@ impl Conn {
                     written += n;
                     self.shared.metrics.bytes_sent.add(n as u64);
                     self.flow
-                        .handle_progress(&self.shared.greeter.borrow(), now());
+                        .handle_progress(&self.shared.greeter.borrow(), Instant::now());
                     continue;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {}
                 Err(_) => return false,
             }
-            let deadline = Instant::from_std(self.flow.poll_timeout());
-            tokio::select! {
-                ready = self.stream.writable() => if ready.is_err() { return false },
-                () = sleep_until(deadline) => return false,
+            self.shared
+                .slots
+                .update(self.id, self.flow.poll_timeout(), false);
+            if !matches!(self.wait(true).await, Woke::Ready(Ok(()))) {
+                return false; // an error, or the deadline passed with no progress
             }
         }
         let out = mem::take(&mut self.out);
         self.shared.spares.borrow_mut().recycle(out);
         true
     }
-}
-
-fn now() -> std::time::Instant {
-    std::time::Instant::now()
 }

@@ -5,28 +5,25 @@
 //! output. It moves bytes; the connection flow in `proto` decides.
 
 mod conn;
+mod slots;
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokio::time::{Instant, sleep, sleep_until};
+use tokio::time::{Instant, sleep_until};
 
 use super::policy::{AfterError, Gate, Pause};
-use super::{Spares, Waker, WorkerHandle, WorkerSpec, start_worker};
+use super::{Spares, Waker, WorkerHandle, WorkerSpec, start_worker, tick_for};
 use crate::access::AccessLog;
 use crate::metrics::WorkerMetrics;
 use crate::proto::Greeter;
 
-/// How often the Date header is refreshed.
-const DATE_TICK: Duration = Duration::from_millis(100);
-/// How often the access log's batch is handed to its writer (it also goes when full).
-const LOG_TICK: Duration = Duration::from_millis(10);
 /// Bytes read at once into the worker's scratch buffer.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -37,11 +34,8 @@ struct Shared {
     /// The receive buffer every connection of the worker reads into, one at a time.
     scratch: RefCell<Vec<u8>>,
     spares: RefCell<Spares>,
-    /// Wakes idle connections when draining starts.
-    drain: Notify,
-    /// Wakes idle keep-alive connections at the connection limit; `shed_quota` of them close.
-    shed: Notify,
-    shed_quota: Cell<usize>,
+    /// Each connection's deadline, idleness and waker, for the worker's tick.
+    slots: slots::Slots,
     metrics: Arc<WorkerMetrics>,
     access_log: Option<RefCell<AccessLog>>,
 }
@@ -92,9 +86,7 @@ impl Shared {
             greeter: RefCell::new(greeter),
             scratch: RefCell::new(vec![0; READ_CHUNK]),
             spares: RefCell::default(),
-            drain: Notify::new(),
-            shed: Notify::new(),
-            shed_quota: Cell::new(0),
+            slots: slots::Slots::default(),
             metrics,
             access_log: access_log.map(RefCell::new),
         }
@@ -102,13 +94,6 @@ impl Shared {
 
     fn draining(&self) -> bool {
         self.greeter.borrow().is_draining()
-    }
-
-    /// Whether a woken idle connection is one of those to close at the limit.
-    fn take_shed(&self) -> bool {
-        let quota = self.shed_quota.get();
-        self.shed_quota.set(quota.saturating_sub(1));
-        quota > 0
     }
 }
 
@@ -127,10 +112,7 @@ async fn serve(
     mut stop: watch::Receiver<bool>,
     shutdown_timeout: Duration,
 ) -> io::Result<()> {
-    tokio::task::spawn_local(refresh_date(Rc::clone(&shared)));
-    if shared.access_log.is_some() {
-        tokio::task::spawn_local(flush_log(Rc::clone(&shared)));
-    }
+    tokio::task::spawn_local(tick(Rc::clone(&shared)));
     loop {
         let resume = a.gate.resume_at().map(Instant::from_std);
         tokio::select! {
@@ -149,7 +131,7 @@ async fn serve(
     }
     drop(a.listener);
     shared.greeter.borrow_mut().start_draining();
-    shared.drain.notify_waiters();
+    shared.slots.shutdown();
     let deadline = Instant::now() + shutdown_timeout;
     while tokio::time::timeout_at(deadline, a.conns.join_next())
         .await
@@ -167,8 +149,7 @@ impl Accept {
         self.conns.spawn_local(conn::run(stream, Rc::clone(shared)));
         if let Some(batch) = self.gate.on_admitted(self.conns.len()) {
             shared.metrics.paused(Pause::ConnectionLimit);
-            shared.shed_quota.set(batch);
-            shared.shed.notify_waiters();
+            shared.slots.shed(batch);
         }
     }
 
@@ -183,19 +164,17 @@ impl Accept {
     }
 }
 
-async fn flush_log(shared: Rc<Shared>) {
-    let Some(log) = &shared.access_log else {
-        return;
-    };
+/// The worker's one timer: the Date header, every connection's deadline, and the access
+/// log's batch (which also goes when it fills).
+async fn tick(shared: Rc<Shared>) {
+    let mut interval = tokio::time::interval(tick_for(shared.greeter.borrow().timeouts()));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        sleep(LOG_TICK).await;
-        log.borrow_mut().flush(&shared.metrics);
-    }
-}
-
-async fn refresh_date(shared: Rc<Shared>) {
-    loop {
-        sleep(DATE_TICK).await;
+        interval.tick().await;
         shared.greeter.borrow_mut().set_time(SystemTime::now());
+        shared.slots.expire(std::time::Instant::now());
+        if let Some(log) = &shared.access_log {
+            log.borrow_mut().flush(&shared.metrics);
+        }
     }
 }

@@ -14,11 +14,11 @@ use super::Op;
 use super::accept::Acceptor;
 use super::conn::{Conn, Recv};
 use crate::access::AccessLog;
-use crate::backend::{Spares, WorkerSpec};
+use crate::backend::{Spares, WorkerSpec, tick_for};
 use crate::config::UringConfig;
 use crate::metrics::WorkerMetrics;
-use crate::proto::{Action, CloseReason, Flow, Greeter, Timeouts};
-use crate::uring::{Completion, Generation, Ring, SendCursor, Setup, Token};
+use crate::proto::{Action, CloseReason, Flow, Greeter};
+use crate::uring::{Completion, Features, Generation, Ring, SendCursor, Setup, Token};
 
 /// What a worker is made of, taken from its spec to move onto its thread.
 pub(super) struct Parts {
@@ -72,7 +72,13 @@ pub(super) struct Worker {
 impl Worker {
     pub fn new(parts: Parts, wake: OwnedFd) -> io::Result<Worker> {
         let u = &parts.uring;
-        let mut ring = Ring::new(u.sq_entries)?;
+        let f = u.features;
+        let features = Features {
+            ring_fd: f.ring_fd,
+            no_sqarray: f.no_sqarray,
+            min_wait_us: f.min_wait_us,
+        };
+        let mut ring = Ring::new(u.sq_entries, features)?;
         ring.register_buffers(0, u.recv_buffers, u.recv_buffer_size)?;
         let metrics = parts.metrics;
         Ok(Worker {
@@ -460,10 +466,4 @@ impl Worker {
 /// The peer of an accepted connection (one `getpeername`), for the access log.
 fn peer_of(fd: &OwnedFd) -> Option<std::net::SocketAddr> {
     socket2::SockRef::from(fd).peer_addr().ok()?.as_socket()
-}
-
-/// The timer period: fine enough for the shortest timeout, at most 100 ms.
-fn tick_for(t: &Timeouts) -> Duration {
-    let shortest = t.header.min(t.idle).min(t.linger);
-    (shortest / 4).clamp(Duration::from_millis(5), Duration::from_millis(100))
 }

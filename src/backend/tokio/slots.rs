@@ -1,0 +1,154 @@
+//! A worker's connections as its timer sees them: each connection's deadline, whether it
+//! is idle, its task's waker, and a signal the worker raised for it (its deadline passed,
+//! shutdown, shedding). One periodic tick per worker checks every deadline, as the io_uring
+//! worker does, instead of a timer entry armed and disarmed on every read.
+
+use std::cell::RefCell;
+use std::task::Waker;
+use std::time::Instant;
+
+use slab::Slab;
+
+/// What the worker tells a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Signal {
+    /// Its deadline passed.
+    Timeout,
+    /// Graceful shutdown began.
+    Shutdown,
+    /// Closed to make room at the connection limit (it was idle).
+    Shed,
+}
+
+#[derive(Debug)]
+struct Slot {
+    deadline: Instant,
+    idle: bool,
+    waker: Option<Waker>,
+    /// Raised and not yet taken; a later signal does not replace an earlier one.
+    signal: Option<Signal>,
+}
+
+/// The connections of one worker, by the index `register` gave.
+#[derive(Debug, Default)]
+pub(super) struct Slots(RefCell<Slab<Slot>>);
+
+impl Slots {
+    /// A new connection's slot, under `deadline`.
+    pub fn register(&self, deadline: Instant) -> usize {
+        self.0.borrow_mut().insert(Slot {
+            deadline,
+            idle: false,
+            waker: None,
+            signal: None,
+        })
+    }
+
+    pub fn remove(&self, id: usize) {
+        self.0.borrow_mut().remove(id);
+    }
+
+    /// The connection's deadline and idleness as its flow now says.
+    pub fn update(&self, id: usize, deadline: Instant, idle: bool) {
+        let mut slots = self.0.borrow_mut();
+        let slot = &mut slots[id];
+        (slot.deadline, slot.idle) = (deadline, idle);
+    }
+
+    /// Takes a raised signal that `wanted` accepts; else remembers `waker` to be woken
+    /// when one is raised.
+    pub fn poll(
+        &self,
+        id: usize,
+        waker: &Waker,
+        wanted: impl Fn(Signal) -> bool,
+    ) -> Option<Signal> {
+        let mut slots = self.0.borrow_mut();
+        let slot = &mut slots[id];
+        if let Some(signal) = slot.signal.filter(|s| wanted(*s)) {
+            slot.signal = None;
+            return Some(signal);
+        }
+        if !slot.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+            slot.waker = Some(waker.clone());
+        }
+        None
+    }
+
+    /// From the worker's tick: signals every connection whose deadline has passed.
+    pub fn expire(&self, now: Instant) {
+        self.raise(Signal::Timeout, usize::MAX, |slot| slot.deadline <= now);
+    }
+
+    /// Signals every connection that shutdown began.
+    pub fn shutdown(&self) {
+        self.raise(Signal::Shutdown, usize::MAX, |_| true);
+    }
+
+    /// Signals up to `count` idle connections to close.
+    pub fn shed(&self, count: usize) {
+        self.raise(Signal::Shed, count, |slot| slot.idle);
+    }
+
+    fn raise(&self, signal: Signal, count: usize, which: impl Fn(&Slot) -> bool) {
+        let mut slots = self.0.borrow_mut();
+        let chosen = slots
+            .iter_mut()
+            .map(|(_, s)| s)
+            .filter(|s| s.signal.is_none() && which(s));
+        for slot in chosen.take(count) {
+            slot.signal = Some(signal);
+            if let Some(waker) = slot.waker.take() {
+                waker.wake();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+    use std::time::Duration;
+
+    use super::*;
+
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn the_tick_wakes_only_what_expired_and_shedding_only_the_idle() {
+        let t0 = Instant::now();
+        let slots = Slots::default();
+        let (early, late) = (
+            slots.register(t0),
+            slots.register(t0 + Duration::from_secs(9)),
+        );
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(Arc::clone(&count));
+        assert_eq!(slots.poll(early, &waker, |_| true), None);
+        assert_eq!(slots.poll(late, &waker, |_| true), None);
+        slots.expire(t0 + Duration::from_secs(1));
+        assert_eq!(
+            count.0.load(Ordering::SeqCst),
+            1,
+            "only the expired one is woken"
+        );
+        assert_eq!(
+            slots.poll(early, &waker, |s| s != Signal::Timeout),
+            None,
+            "left for a wait that wants it"
+        );
+        assert_eq!(slots.poll(early, &waker, |_| true), Some(Signal::Timeout));
+        slots.update(late, t0 + Duration::from_secs(9), true);
+        slots.shed(5);
+        assert_eq!(slots.poll(late, &waker, |_| true), Some(Signal::Shed));
+        assert_eq!(slots.poll(early, &waker, |_| true), None, "busy: not shed");
+    }
+}
