@@ -10,6 +10,11 @@ step() { printf '\n== %s\n' "$*"; }
 step "cargo fmt --check"
 cargo fmt --check
 
+step "the systemd units verify (and systemd's tools, which the tests use, are installed)"
+ci/systemd.sh
+# A test whose tool is missing fails here instead of skipping.
+export GREETER_REQUIRE_TOOLS=1
+
 step "default features (io_uring + tokio)"
 cargo clippy --all-targets -- -D warnings
 cargo test

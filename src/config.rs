@@ -39,6 +39,10 @@ pub struct UringFeatures {
     pub no_sqarray: bool,
     /// Wait up to this many microseconds to gather completions (6.12); 0 does not wait.
     pub min_wait_us: u32,
+    /// Direct descriptors: accept into a fixed-file table, so receives, sends and closes
+    /// skip the descriptor lookup (5.19). Not with an access log (it asks each peer's
+    /// address of a descriptor).
+    pub direct: bool,
 }
 
 impl std::str::FromStr for UringFeatures {
@@ -60,10 +64,10 @@ impl std::str::FromStr for UringFeatures {
                 }
                 None if name == "ring-fd" => f.ring_fd = on,
                 None if name == "no-sqarray" => f.no_sqarray = on,
+                None if name == "direct" => f.direct = on,
                 _ => {
-                    return Err(format!(
-                        "`{item}`: the features are ring-fd, no-sqarray, min-wait=US"
-                    ));
+                    let known = "ring-fd, no-sqarray, direct, min-wait=US";
+                    return Err(format!("`{item}`: the features are {known}"));
                 }
             }
         }

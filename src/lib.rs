@@ -19,6 +19,7 @@ compile_error!(
 );
 
 mod access;
+pub mod activation;
 mod backend;
 mod choice;
 mod config;
@@ -33,4 +34,4 @@ mod uring;
 pub use backend::StatsSnapshot;
 pub use choice::{Backend, BackendChoice, Resolved, Unsupported, resolve};
 pub use config::{Config, LogFormat, Metrics, UringConfig, UringFeatures};
-pub use server::{ServerHandle, Shutdown, StartError, start};
+pub use server::{ServerHandle, Shutdown, StartError, start, start_inherited};

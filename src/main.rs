@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use sd_notify::NotifyState;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use tracing_subscriber::EnvFilter;
@@ -23,10 +24,22 @@ fn main() -> ExitCode {
         _ => cli.serve.log_format,
     };
     init_logs(format);
+    // Before any thread starts: taking the sockets unsets their variables.
+    let inherited = match &cli.command {
+        Some(Command::Load(_)) => Ok(None),
+        _ => greeter::activation::take(),
+    };
+    let inherited = match inherited {
+        Ok(inherited) => inherited,
+        Err(e) => {
+            eprintln!("greeter: error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     match cli.command {
-        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Serve(args)) => serve(args, inherited),
         Some(Command::Load(args)) => load(&args),
-        None => serve(cli.serve),
+        None => serve(cli.serve, inherited),
     }
 }
 
@@ -93,7 +106,7 @@ fn show_progress<T>(run: &std::thread::JoinHandle<T>, done: &AtomicU64, duration
     bar.finish_and_clear();
 }
 
-fn serve(args: ServeArgs) -> ExitCode {
+fn serve(args: ServeArgs, inherited: Option<greeter::activation::Inherited>) -> ExitCode {
     // Many connections need many descriptors: take the hard limit, as Go and nginx do.
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         tracing::debug!("cannot raise the descriptor limit: {e}");
@@ -107,7 +120,12 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let server = match greeter::start(args.into_config()) {
+    let config = args.into_config();
+    let started = match inherited {
+        Some(inherited) => greeter::start_inherited(config, inherited),
+        None => greeter::start(config),
+    };
+    let server = match started {
         Ok(server) => server,
         Err(e) => {
             eprintln!("greeter: error: {e}");
@@ -118,6 +136,8 @@ fn serve(args: ServeArgs) -> ExitCode {
         eprintln!("greeter: error: cannot start the signal thread: {e}");
         return ExitCode::FAILURE;
     }
+    // Every worker accepts by now: a `Type=notify` unit counts as started.
+    tell_supervisor(NotifyState::Ready);
     match server.join() {
         Ok(()) => {
             tracing::info!("stopped");
@@ -140,6 +160,7 @@ fn watch_signals(mut signals: Signals, trigger: greeter::Shutdown) -> std::io::R
                 tracing::info!(
                     "shutting down: finishing requests in flight (signal again to stop at once)"
                 );
+                tell_supervisor(NotifyState::Stopping);
                 trigger.shutdown();
             }
             if forever.next().is_some() {
@@ -148,4 +169,11 @@ fn watch_signals(mut signals: Signals, trigger: greeter::Shutdown) -> std::io::R
             }
         })?;
     Ok(())
+}
+
+/// Tells systemd (`Type=notify`) of a state change; nothing without `NOTIFY_SOCKET`.
+fn tell_supervisor(state: NotifyState<'_>) {
+    if let Err(e) = sd_notify::notify(&[state]) {
+        tracing::warn!("cannot notify the service manager (NOTIFY_SOCKET): {e}");
+    }
 }

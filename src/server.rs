@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use std::time::SystemTime;
 
 use crate::access::AccessLog;
+use crate::activation::Inherited;
 use crate::backend::{self, StatsSnapshot, Waker, WorkerHandle, WorkerSpec};
 use crate::choice::{self, Backend, Unsupported};
 use crate::config::{Config, Metrics};
@@ -92,8 +93,23 @@ struct Common<'a> {
 
 /// Starts a server as `config` says; returns once every worker is ready to accept.
 pub fn start(config: Config) -> Result<ServerHandle, StartError> {
-    let backend = resolve_backend(&config)?;
     let bound = bind(&config)?;
+    launch(config, bound)
+}
+
+/// Starts a server on listening sockets a supervisor passed ([`crate::activation::take`])
+/// instead of binding `config.listen`: the workers share them. A socket named `metrics`
+/// serves `/metrics` (as `--metrics-listen` would) unless metrics are off.
+pub fn start_inherited(
+    mut config: Config,
+    inherited: Inherited,
+) -> Result<ServerHandle, StartError> {
+    let bound = adopt(&mut config, inherited)?;
+    launch(config, bound)
+}
+
+fn launch(config: Config, bound: Bound) -> Result<ServerHandle, StartError> {
+    let backend = resolve_backend(&config)?;
     let registry = Arc::new(Registry::new(config.worker_count(), bound.admin.is_some()));
     let access_log = config.access_log.map(AccessLog::start).transpose();
     let (access_log, access_writer) = access_log.map_err(StartError::Worker)?.unzip();
@@ -121,7 +137,7 @@ pub fn start(config: Config) -> Result<ServerHandle, StartError> {
         registry,
         access_writer,
     };
-    log_start(&handle, &config, limit);
+    log_start(&handle, &config, limit, bound.inherited.as_deref());
     Ok(handle)
 }
 
@@ -132,6 +148,8 @@ struct Bound {
     addr: SocketAddr,
     /// The admin listener for `--metrics-listen`, and its address.
     admin: Option<(socket2::Socket, SocketAddr)>,
+    /// The names of inherited sockets (`LISTEN_FDNAMES`), for the start log.
+    inherited: Option<String>,
 }
 
 /// Binds every listener before any worker starts, so a bad address fails the start.
@@ -145,6 +163,33 @@ fn bind(config: &Config) -> Result<Bound, StartError> {
         listeners,
         addr,
         admin,
+        inherited: None,
+    })
+}
+
+/// Serves on inherited sockets, one shared by every worker: a socket bound by a supervisor
+/// (of another user) cannot be joined by new `SO_REUSEPORT` sockets. `config` learns the
+/// addresses.
+fn adopt(config: &mut Config, inherited: Inherited) -> Result<Bound, StartError> {
+    let (serve, addr) = inherited.serve;
+    config.listen = addr;
+    let admin = match (inherited.metrics, config.metrics) {
+        (Some(_), Metrics::Off) => {
+            tracing::warn!("an inherited `metrics` socket is not served: metrics are off");
+            None
+        }
+        (Some((socket, addr)), _) => {
+            config.metrics = Metrics::Listen(addr);
+            Some((socket, addr))
+        }
+        // --metrics-listen is bound as usual: only the main socket is inherited.
+        (None, _) => admin_listener(config)?,
+    };
+    Ok(Bound {
+        listeners: vec![serve],
+        addr,
+        admin,
+        inherited: Some(inherited.names.join(":")),
     })
 }
 
@@ -219,10 +264,11 @@ fn start_workers(
 ) -> Result<Workers, StartError> {
     let mut workers = Workers::default();
     let exposition = (c.config.metrics == Metrics::Here).then(|| exposition(c.registry));
+    let shared = listeners.len() < c.config.worker_count();
     for index in 0..c.config.worker_count() {
         let listener = listeners.get(index).unwrap_or(&listeners[0]).try_clone();
         let greeter = greeter_for(c, Site::Main, index, exposition.clone());
-        match listener.and_then(|l| spawn(c, index, l, greeter, limit)) {
+        match listener.and_then(|l| spawn(c, index, (l, shared), greeter, limit)) {
             Ok(worker) => workers.push(worker),
             Err(e) => return Err(workers.abandon(e)),
         }
@@ -239,7 +285,7 @@ fn start_admin(
 ) -> Result<SocketAddr, StartError> {
     let index = c.config.worker_count(); // the admin worker comes last
     let greeter = greeter_for(c, Site::Admin, index, Some(exposition(c.registry)));
-    match spawn(c, index, listener, greeter, ADMIN_CONNECTIONS) {
+    match spawn(c, index, (listener, false), greeter, ADMIN_CONNECTIONS) {
         Ok(worker) => {
             workers.push(worker);
             Ok(addr)
@@ -274,7 +320,7 @@ fn greeter_for(
 fn spawn(
     c: &Common<'_>,
     index: usize,
-    listener: socket2::Socket,
+    (listener, shared_listener): (socket2::Socket, bool),
     greeter: Greeter,
     max_connections: usize,
 ) -> io::Result<WorkerHandle> {
@@ -285,6 +331,7 @@ fn spawn(
     let spec = WorkerSpec {
         name,
         listener,
+        shared_listener,
         config: c.config,
         greeter,
         metrics: c.registry.worker(index),
@@ -299,7 +346,7 @@ fn spawn(
     }
 }
 
-fn log_start(handle: &ServerHandle, config: &Config, limit: usize) {
+fn log_start(handle: &ServerHandle, config: &Config, limit: usize, inherited: Option<&str>) {
     let scheme = match config.proto.protocol {
         Protocol::Http => "http",
         Protocol::Raw => "tcp",
@@ -310,13 +357,16 @@ fn log_start(handle: &ServerHandle, config: &Config, limit: usize) {
         _ => String::new(),
     };
     let workers = handle.registry.serving_workers();
+    let source = inherited.map_or_else(String::new, |names| {
+        format!(" on inherited socket(s) LISTEN_FDNAMES={names}")
+    });
     tracing::info!(
         backend = %handle.backend,
         ring_flags = %handle.setup,
         workers,
         address = %handle.addr,
         max_connections = limit,
-        "greeter serving {scheme}://{}/ on {} ({}), {workers} worker(s), up to {limit} connections each{metrics}",
+        "greeter serving {scheme}://{}/{source} on {} ({}), {workers} worker(s), up to {limit} connections each{metrics}",
         handle.addr,
         handle.backend,
         handle.setup,

@@ -179,11 +179,21 @@ fn graceful_shutdown_completes_an_in_flight_pipelined_batch(backend: BackendChoi
     c.write_all(GET.repeat(16).as_bytes()).unwrap();
     let mut first = [0; 1];
     c.read_exact(&mut first).unwrap(); // the batch is being answered
-    let idle = connect(addr);
+    let mut idle = connect(addr);
+    idle.write_all(GET.as_bytes()).unwrap();
+    assert_eq!(read_response(&mut idle), expected("200 OK", "", &body));
+    let mut fresh = connect(addr);
+    eventually("all three are accepted", || server.stats().accepted >= 3);
     let trigger = server.shutdown_trigger();
     let (joined, done) = std::sync::mpsc::channel();
     thread::spawn(move || joined.send(server.join()));
     trigger.shutdown();
+    fresh.write_all(GET.as_bytes()).unwrap();
+    assert_eq!(
+        read_to_close(&mut fresh),
+        expected("200 OK", "Connection: close\r\n", &body),
+        "a connection yet to send its request is served, once"
+    );
     let mut rest = Vec::new();
     c.read_to_end(&mut rest).unwrap();
     let mut all = first.to_vec();

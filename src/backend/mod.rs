@@ -67,6 +67,10 @@ pub(crate) struct WorkerSpec<'a> {
     /// Names the thread (`greeter-uring-0`, ..., or `-admin`).
     pub name: String,
     pub listener: socket2::Socket,
+    /// Other workers accept from the same listener (one inherited, or one shared where
+    /// there is no `SO_REUSEPORT` balancing). Only io_uring needs to know.
+    #[cfg_attr(not(uring), allow(dead_code))]
+    pub shared_listener: bool,
     /// Timeouts and io_uring knobs.
     pub config: &'a Config,
     /// The worker's protocol state: its routes, counts and `/metrics` rendering.

@@ -23,6 +23,20 @@ pub struct Plan {
     pub connections: usize,
     /// A request unanswered this long is an error.
     pub timeout_ns: u64,
+    /// Requests the server closed the connection on before any answer came are re-sent
+    /// on a new one: the method is idempotent (RFC 9112 §9.3.1).
+    pub retry: bool,
+}
+
+/// How often a request may be sent before a connection closing unanswered is an error.
+const MAX_ATTEMPTS: u8 = 3;
+
+/// A request sent and not yet answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Pending {
+    /// When it was first sent (or was due, under a fixed rate).
+    start: u64,
+    attempt: u8,
 }
 
 /// What received answers are judged against, and where the verdicts go.
@@ -52,8 +66,10 @@ pub enum Outcome {
 
 #[derive(Debug)]
 pub struct Client {
-    /// When each request in flight was sent (or was due, under a fixed rate), oldest first.
-    in_flight: VecDeque<u64>,
+    /// The requests in flight, oldest first.
+    in_flight: VecDeque<Pending>,
+    /// Requests to send again on the next connection, oldest first.
+    retry: Vec<Pending>,
     /// Received bytes of an unfinished response.
     input: Vec<u8>,
     /// Survives reconnects, so a fixed rate stays fixed across them.
@@ -70,13 +86,15 @@ impl Client {
             .map(|rate| Schedule::fixed(rate, plan.connections, index, start_ns));
         Client {
             in_flight: VecDeque::new(),
+            retry: Vec::new(),
             input: Vec::new(),
             schedule,
             sent: 0,
         }
     }
 
-    /// A new connection replaces the old one; requests still in flight were counted lost.
+    /// A new connection replaces the old one; requests still in flight were counted lost
+    /// (or are to be retried).
     pub fn reconnected(&mut self) {
         self.in_flight.clear();
         self.input.clear();
@@ -94,18 +112,20 @@ impl Client {
             return 0;
         }
         let before = self.in_flight.len();
+        let first = |start| Pending { start, attempt: 1 };
         match &mut self.schedule {
+            _ if !self.retry.is_empty() => self.in_flight.extend(self.retry.drain(..)),
             // Closed loop, as wrk does: a whole batch once the previous one is answered.
-            None if self.in_flight.is_empty() => {
-                self.in_flight.extend(std::iter::repeat_n(now_ns, depth))
-            }
+            None if self.in_flight.is_empty() => self
+                .in_flight
+                .extend(std::iter::repeat_n(first(now_ns), depth)),
             None => {}
             Some(schedule) => {
                 while self.in_flight.len() < depth {
                     let Some(due) = schedule.take_due(now_ns) else {
                         break;
                     };
-                    self.in_flight.push_back(due);
+                    self.in_flight.push_back(first(due));
                 }
             }
         }
@@ -148,27 +168,31 @@ impl Client {
     pub fn on_eof(&mut self, j: &mut Judge<'_>) -> Outcome {
         let input = std::mem::take(&mut self.input);
         if j.plan.raw {
-            if let Some(start) = self.in_flight.pop_front() {
+            if let Some(p) = self.in_flight.pop_front() {
                 let verdict = j.expect.check(j.expect.status, &input);
-                j.record(verdict, start);
+                j.record(verdict, p.start);
             }
         } else if !input.is_empty() {
-            self.complete(&input, true, j);
+            self.complete(&input, true, j); // a response cut short is an error
         }
-        self.lose(j.stats);
+        self.lose(j.plan, j.stats);
         Outcome::Reconnect
     }
 
-    /// A read or write failed: what was in flight is lost.
-    pub fn on_error(&mut self, stats: &mut Stats) {
-        self.lose(stats);
+    /// A read or write failed (a reset, say): a response that had started is an error,
+    /// the requests not yet answered at all are retried or lost.
+    pub fn on_error(&mut self, plan: &Plan, stats: &mut Stats) {
+        if !std::mem::take(&mut self.input).is_empty() && self.in_flight.pop_front().is_some() {
+            stats.errors.reset += 1;
+        }
+        self.lose(plan, stats);
     }
 
     /// Whether the oldest request in flight has waited longer than the plan allows.
     pub fn timed_out(&self, plan: &Plan, now_ns: u64) -> bool {
         self.in_flight
             .front()
-            .is_some_and(|&start| now_ns.saturating_sub(start) > plan.timeout_ns)
+            .is_some_and(|p| now_ns.saturating_sub(p.start) > plan.timeout_ns)
     }
 
     /// Counts one timeout for the connection and forgets what was in flight.
@@ -205,12 +229,12 @@ impl Client {
                     return (buf.len(), Outcome::Reconnect);
                 }
             };
-            let Some(start) = self.in_flight.pop_front() else {
+            let Some(p) = self.in_flight.pop_front() else {
                 j.stats.errors.framing += 1; // an answer nobody asked for
                 return (buf.len(), Outcome::Reconnect);
             };
             let verdict = j.expect.check(status, &buf[at..][body]);
-            j.record(verdict, start);
+            j.record(verdict, p.start);
             at += len;
             if close || j.plan.one_shot {
                 return (buf.len(), Outcome::Reconnect);
@@ -219,9 +243,20 @@ impl Client {
         (at, Outcome::Keep)
     }
 
-    fn lose(&mut self, stats: &mut Stats) {
-        stats.errors.reset += self.in_flight.len() as u64;
-        self.in_flight.clear();
+    /// The connection closed with requests unanswered: those an idempotent plan may
+    /// re-send (RFC 9112 §9.3.1) wait for the next connection; the others are errors.
+    fn lose(&mut self, plan: &Plan, stats: &mut Stats) {
+        for p in self.in_flight.drain(..) {
+            if plan.retry && p.attempt < MAX_ATTEMPTS {
+                stats.retries += 1;
+                self.retry.push(Pending {
+                    attempt: p.attempt + 1,
+                    ..p
+                });
+            } else {
+                stats.errors.reset += 1;
+            }
+        }
     }
 }
 

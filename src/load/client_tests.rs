@@ -13,6 +13,7 @@ fn plan() -> Plan {
         rate: None,
         connections: 1,
         timeout_ns: 1_000_000_000,
+        retry: false,
     }
 }
 
@@ -191,4 +192,80 @@ fn raw_answers_run_to_the_close() {
         Outcome::Reconnect
     );
     assert_eq!((s.ok, s.errors.total()), (1, 0));
+}
+
+#[test]
+fn requests_closed_unanswered_are_resent_once_reconnected() {
+    let p = Plan {
+        pipeline: 2,
+        retry: true,
+        ..plan()
+    };
+    let (mut c, mut out, mut s) = (Client::new(&p, 0, 0), Vec::new(), Stats::default());
+    assert_eq!(c.fill(&p, 100, &mut out), 2);
+    c.on_input(OK, &mut judge(&p, 200, &mut expect(), &mut s));
+    assert_eq!(
+        c.on_eof(&mut judge(&p, 300, &mut expect(), &mut s)),
+        Outcome::Reconnect
+    );
+    assert_eq!((s.ok, s.retries, s.errors.total()), (1, 1, 0));
+    c.reconnected();
+    out.clear();
+    assert_eq!(
+        c.fill(&p, 400, &mut out),
+        1,
+        "only the unanswered one again"
+    );
+    assert_eq!(out, p.request);
+    c.on_input(OK, &mut judge(&p, 7_000_100, &mut expect(), &mut s));
+    assert_eq!((s.ok, s.errors.total()), (2, 0));
+    let max_us = s.latency.max();
+    assert!(
+        (6_990..=7_010).contains(&max_us),
+        "latency runs from the first send: {max_us} µs"
+    );
+}
+
+#[test]
+fn a_request_is_sent_at_most_three_times() {
+    let p = Plan {
+        retry: true,
+        ..plan()
+    };
+    let (mut c, mut out, mut s) = (Client::new(&p, 0, 0), Vec::new(), Stats::default());
+    for attempt in 1..=3 {
+        assert_eq!(c.fill(&p, attempt, &mut out), 1);
+        c.on_eof(&mut judge(&p, attempt, &mut expect(), &mut s));
+        c.reconnected();
+    }
+    assert_eq!((s.retries, s.errors.reset), (2, 1));
+}
+
+#[test]
+fn a_reset_mid_answer_is_an_error_and_the_rest_are_retried() {
+    let p = Plan {
+        pipeline: 3,
+        retry: true,
+        ..plan()
+    };
+    let (mut c, mut out, mut s) = (Client::new(&p, 0, 0), Vec::new(), Stats::default());
+    c.fill(&p, 0, &mut out);
+    c.on_input(&OK[..5], &mut judge(&p, 1, &mut expect(), &mut s));
+    c.on_error(&p, &mut s);
+    assert_eq!((s.errors.reset, s.retries), (1, 2));
+}
+
+#[test]
+fn without_retry_every_unanswered_request_is_lost() {
+    let p = Plan {
+        pipeline: 2,
+        ..plan()
+    };
+    let (mut c, mut out, mut s) = (Client::new(&p, 0, 0), Vec::new(), Stats::default());
+    c.fill(&p, 0, &mut out);
+    c.on_error(&p, &mut s);
+    c.reconnected();
+    out.clear();
+    assert_eq!(c.fill(&p, 1, &mut out), 2, "a fresh batch, nothing re-sent");
+    assert_eq!((s.errors.reset, s.retries), (2, 0));
 }

@@ -235,6 +235,7 @@ fn plan(config: &LoadConfig, target: &Target) -> Result<Plan, String> {
         rate: config.rate,
         connections: config.connections,
         timeout_ns: config.timeout.as_nanos() as u64,
+        retry: !target.raw && config.request.idempotent(),
     })
 }
 

@@ -60,6 +60,8 @@ pub(crate) struct Stats {
     pub latency: Histogram<u64>,
     pub ok: u64,
     pub errors: Errors,
+    /// Requests re-sent after the server closed their connection before answering.
+    pub retries: u64,
     pub bytes: u64,
 }
 
@@ -71,6 +73,7 @@ impl Default for Stats {
             latency,
             ok: 0,
             errors: Errors::default(),
+            retries: 0,
             bytes: 0,
         }
     }
@@ -88,6 +91,7 @@ impl Stats {
             .add(&other.latency)
             .expect("histograms share their bounds");
         self.ok += other.ok;
+        self.retries += other.retries;
         self.errors.add(&other.errors);
         self.bytes += other.bytes;
     }
@@ -138,6 +142,9 @@ pub struct Report {
     pub errors: Errors,
     /// Failures of every kind.
     pub error_total: u64,
+    /// Requests re-sent on a new connection after the server closed theirs before any
+    /// answer came (RFC 9112 §9.3.1): not errors, and counted in `requests` once answered.
+    pub retries: u64,
     /// Bytes received.
     pub bytes: u64,
     /// `requests` per second.
@@ -157,6 +164,7 @@ impl Report {
             requests: stats.ok,
             errors: stats.errors,
             error_total: stats.errors.total(),
+            retries: stats.retries,
             bytes: stats.bytes,
             requests_per_sec: stats.ok as f64 / secs,
             bytes_per_sec: stats.bytes as f64 / secs,
@@ -210,6 +218,13 @@ impl fmt::Display for Report {
                 f,
                 "  Errors: connect {}, reset {}, timeout {}, status {}, body {}, framing {}",
                 e.connect, e.reset, e.timeout, e.status, e.body, e.framing
+            )?;
+        }
+        if self.retries > 0 {
+            writeln!(
+                f,
+                "  Retries: {} (re-sent after the server closed a connection unanswered)",
+                self.retries
             )?;
         }
         writeln!(f, "Requests/sec: {:>12.2}", self.requests_per_sec)?;

@@ -27,6 +27,12 @@ impl Default for RequestSpec {
 }
 
 impl RequestSpec {
+    /// Whether the method may be retried when a connection closes unanswered (RFC 9110
+    /// §9.2.2).
+    pub(super) fn idempotent(&self) -> bool {
+        ["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"].contains(&self.method.as_str())
+    }
+
     /// The encoded request for `path` on `host`; an error names a contradiction.
     pub(super) fn encode(&self, host: &str, path: &str, close: bool) -> Result<Vec<u8>, String> {
         if self.method.is_empty()

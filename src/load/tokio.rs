@@ -76,7 +76,7 @@ async fn exchange(shared: &Shared, mut stream: TcpStream, client: &mut Client) {
         client.fill(plan, shared.job.now_ns(), &mut out);
         if !out.is_empty() {
             if stream.write_all(&out).await.is_err() {
-                return client.on_error(&mut shared.stats.borrow_mut());
+                return client.on_error(plan, &mut shared.stats.borrow_mut());
             }
             out.clear();
         }
@@ -84,7 +84,7 @@ async fn exchange(shared: &Shared, mut stream: TcpStream, client: &mut Client) {
             Duration::from_nanos(due.saturating_sub(shared.job.now_ns()))
         });
         tokio::select! {
-            ready = stream.readable() => if ready.is_err() { return client.on_error(&mut shared.stats.borrow_mut()) },
+            ready = stream.readable() => if ready.is_err() { return client.on_error(plan, &mut shared.stats.borrow_mut()) },
             () = sleep(wake.min(TICK)) => {
                 if client.timed_out(plan, shared.job.now_ns()) {
                     return client.on_timeout(&mut shared.stats.borrow_mut());
@@ -111,7 +111,7 @@ fn read(shared: &Shared, stream: &mut TcpStream, client: &mut Client, buf: &mut 
         Ok(n) => client.on_input(&buf[..n], &mut judge),
         Err(e) if e.kind() == ErrorKind::WouldBlock => Outcome::Keep,
         Err(_) => {
-            client.on_error(judge.stats);
+            client.on_error(judge.plan, judge.stats);
             Outcome::Reconnect
         }
     }

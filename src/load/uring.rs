@@ -13,7 +13,9 @@ use std::time::Duration;
 use super::Job;
 use super::client::{Client, Judge, Outcome};
 use super::report::Stats;
-use crate::uring::{Completion, Features, Generation, OpKind, Ring, SendCursor, Token};
+use crate::uring::{
+    Completion, Features, Generation, OpKind, Ring, SendCursor, Socket, Target, Token,
+};
 
 /// What the engine's submissions are for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,7 +214,9 @@ impl Engine {
             e if -e == libc::ENOBUFS => return self.starved.push(slot),
             e if -e == libc::ECANCELED => return,
             _ => {
-                self.conns[slot].client.on_error(&mut self.stats);
+                self.conns[slot]
+                    .client
+                    .on_error(&self.job.plan, &mut self.stats);
                 Outcome::Reconnect
             }
         };
@@ -253,7 +257,9 @@ impl Engine {
         let mut cursor = c.sent.expect("a send completion returns its buffer");
         self.conns[slot].sending = false;
         if c.result < 0 {
-            self.conns[slot].client.on_error(&mut self.stats);
+            self.conns[slot]
+                .client
+                .on_error(&self.job.plan, &mut self.stats);
             return self.reconnect(slot);
         }
         if !cursor.advance(c.result as usize) {
@@ -291,7 +297,7 @@ impl Engine {
 
     fn send(&mut self, slot: usize, cursor: SendCursor<Vec<u8>>) {
         let conn = &mut self.conns[slot];
-        let Some(fd) = conn.fd.as_ref().map(AsRawFd::as_raw_fd) else {
+        let Some(fd) = conn.fd.as_ref().map(|fd| Target::Fd(fd.as_raw_fd())) else {
             return;
         };
         let token = Token::new(Op::Send, slot, conn.generation);
@@ -303,13 +309,15 @@ impl Engine {
 
     /// A failed read, write or submission: what was in flight is lost; start over.
     fn lost(&mut self, slot: usize) {
-        self.conns[slot].client.on_error(&mut self.stats);
+        self.conns[slot]
+            .client
+            .on_error(&self.job.plan, &mut self.stats);
         self.reconnect(slot);
     }
 
     fn arm_recv(&mut self, slot: usize) {
         let conn = &mut self.conns[slot];
-        let Some(fd) = conn.fd.as_ref().map(AsRawFd::as_raw_fd) else {
+        let Some(fd) = conn.fd.as_ref().map(|fd| Target::Fd(fd.as_raw_fd())) else {
             return;
         };
         if conn.connected && !conn.receiving {
@@ -332,8 +340,8 @@ impl Engine {
         let conn = &mut self.conns[slot];
         if let Some(fd) = conn.fd.take() {
             // A refused cancel leaves the operations to end with the socket's reset.
-            let _ = self.ring.cancel_fd(fd.as_raw_fd());
-            self.ring.close(fd);
+            let _ = self.ring.cancel_fd(Target::Fd(fd.as_raw_fd()));
+            self.ring.close(Socket::Fd(fd));
         }
         conn.out.clear();
         (conn.sending, conn.receiving, conn.connected) = (false, false, false);

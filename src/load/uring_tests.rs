@@ -55,6 +55,7 @@ fn job(
         rate: None,
         connections,
         timeout_ns: 10_000_000_000,
+        retry: false,
     };
     let start = Instant::now();
     Job {

@@ -140,12 +140,13 @@ pub struct Flow {
 }
 
 impl Flow {
-    /// A connection accepted at `now`: under the header deadline until its first request.
+    /// A connection accepted at `now`: under the header deadline until its first request
+    /// (while draining, under [`FIRST_REQUEST_GRACE`] if that is sooner).
     pub fn new(g: &Greeter, now: Instant) -> Flow {
         Flow {
             session: Session::default(),
             tail: Vec::new(),
-            deadline: now + g.timeouts().header,
+            deadline: now + first_request_timeout(g),
             phase: Phase::Head,
             held: false,
             writing: false,
@@ -228,6 +229,7 @@ impl Flow {
         }
         let reason = match self.phase {
             Phase::Idle => CloseReason::IdleTimeout,
+            _ if g.is_draining() && !self.seen_input => CloseReason::Shutdown,
             _ => CloseReason::HeaderTimeout,
         };
         let action = self.close(false, reason);
@@ -235,8 +237,12 @@ impl Flow {
     }
 
     /// Graceful shutdown began ([`Greeter::start_draining`]): an idle connection closes
-    /// now; a busy one finishes, its last answer saying `Connection: close`.
+    /// now; a busy one, or a new one yet to send its request, gets one more answer, which
+    /// says `Connection: close`.
     pub fn handle_shutdown(&mut self, g: &Greeter, now: Instant) -> Action {
+        if !self.seen_input {
+            self.deadline = self.deadline.min(now + first_request_timeout(g));
+        }
         let action = self.action();
         self.settle(g, action, &[], now)
     }
@@ -337,9 +343,17 @@ impl Flow {
         action
     }
 
-    /// No request in progress, nothing held or pending, not closing.
+    /// Between requests: one answered, none begun, nothing held or pending, not closing.
+    /// A connection yet to send its first request is not quiet: a client connects to send
+    /// one, so while draining it gets [`FIRST_REQUEST_GRACE`] for it to arrive (as Go's
+    /// `Shutdown` spares new connections), and connections accepted as a restart began
+    /// are served.
     fn quiet(&self) -> bool {
-        !self.mid_request() && !self.held && !self.writing && self.closing.is_none()
+        self.seen_input
+            && !self.mid_request()
+            && !self.held
+            && !self.writing
+            && self.closing.is_none()
     }
 
     fn current_phase(&self) -> Phase {
@@ -389,6 +403,17 @@ impl Flow {
         self.closing = Some(false);
         self.tail = Vec::new();
         Action::Abort
+    }
+}
+
+/// While draining, how long a connection that has sent nothing yet may take to send its
+/// first request: a client sends it right after connecting, within a round trip.
+pub const FIRST_REQUEST_GRACE: Duration = Duration::from_secs(2);
+
+fn first_request_timeout(g: &Greeter) -> Duration {
+    match g.is_draining() {
+        true => g.timeouts().header.min(FIRST_REQUEST_GRACE),
+        false => g.timeouts().header,
     }
 }
 

@@ -258,6 +258,37 @@ fn shutdown_closes_idle_connections_and_lets_busy_ones_finish() {
 }
 
 #[test]
+fn while_draining_a_fresh_connection_gets_a_grace_for_its_first_request() {
+    let mut g = greeter(ProtoConfig::default());
+    let now = Instant::now();
+    let (mut fresh, mut silent, mut out) = (Flow::new(&g, now), Flow::new(&g, now), Vec::new());
+    g.start_draining();
+    assert_eq!(
+        fresh.handle_shutdown(&g, now),
+        Action::Read,
+        "not idle: served"
+    );
+    assert_eq!(silent.handle_shutdown(&g, now), Action::Read);
+    assert_eq!(fresh.poll_timeout(), now + FIRST_REQUEST_GRACE);
+    let born_draining = Flow::new(&g, now);
+    assert_eq!(born_draining.poll_timeout(), now + FIRST_REQUEST_GRACE);
+    assert_eq!(
+        fresh.handle_input(&g, GET, &mut out, now),
+        Action::Close { linger: false }
+    );
+    assert_eq!(responses(&out), 1);
+    assert!(out.windows(19).any(|w| w == b"Connection: close\r\n"));
+    out.clear();
+    let later = now + FIRST_REQUEST_GRACE;
+    assert_eq!(
+        silent.handle_timeout(&g, &mut out, later),
+        Action::Close { linger: false }
+    );
+    assert!(out.is_empty(), "nothing was asked: no 408");
+    assert_eq!(silent.close_reason(), CloseReason::Shutdown);
+}
+
+#[test]
 fn raw_protocol_greets_on_data_or_on_eof() {
     let g = greeter(ProtoConfig {
         protocol: Protocol::Raw,

@@ -26,7 +26,7 @@ mod route;
 mod session;
 mod tally;
 
-pub use conn::{Action, CloseReason, Flow, Timeouts};
+pub use conn::{Action, CloseReason, FIRST_REQUEST_GRACE, Flow, Timeouts};
 pub use greeter::{Answered, Exposition, Greeter};
 use session::Session;
 pub use tally::{Counter, Route, Tally};

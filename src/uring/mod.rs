@@ -15,6 +15,6 @@ mod setup;
 mod token;
 
 pub use cursor::SendCursor;
-pub use ring::{Completion, Ring, eventfd};
+pub use ring::{Completion, Ring, Socket, Target, eventfd};
 pub use setup::{Features, Setup};
 pub use token::{Generation, OpKind, Token};

@@ -11,6 +11,7 @@ use std::io;
 use std::mem::{self, ManuallyDrop};
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr;
 use std::time::Duration;
 
 use io_uring::{IoUring, Submitter, cqueue, opcode, squeue, types};
@@ -33,6 +34,47 @@ pub unsafe trait SendBuf: AsRef<[u8]> {}
 // SAFETY: a `Vec`'s bytes are on the heap; moving the `Vec` moves only its pointer, and nothing reallocates or writes it while a send is in flight.
 unsafe impl SendBuf for Vec<u8> {}
 
+/// What an operation runs on: a descriptor, or a slot of the ring's fixed-file table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Fd(RawFd),
+    /// A direct descriptor: the kernel skips the descriptor lookup.
+    Fixed(u32),
+}
+
+/// An accepted connection, owned: a descriptor, or a slot of the fixed-file table (which
+/// only the ring's [`Ring::close`] releases; dropped otherwise, the slot stays taken).
+#[derive(Debug)]
+pub enum Socket {
+    Fd(OwnedFd),
+    Fixed(u32),
+}
+
+impl Socket {
+    pub fn target(&self) -> Target {
+        match self {
+            Socket::Fd(fd) => Target::Fd(fd.as_raw_fd()),
+            Socket::Fixed(slot) => Target::Fixed(*slot),
+        }
+    }
+}
+
+/// Builds an opcode on `target`, as a descriptor or as a fixed-file slot.
+macro_rules! on {
+    ($target:expr, |$t:ident| $build:expr) => {
+        match $target {
+            Target::Fd(fd) => {
+                let $t = types::Fd(fd);
+                $build
+            }
+            Target::Fixed(slot) => {
+                let $t = types::Fixed(slot);
+                $build
+            }
+        }
+    };
+}
+
 /// One drained completion.
 #[derive(Debug)]
 pub struct Completion<K, B> {
@@ -42,8 +84,8 @@ pub struct Completion<K, B> {
     flags: u32,
     /// A send's buffer, returned with the completion that ends the send.
     pub sent: Option<SendCursor<B>>,
-    /// The descriptor a successful accept returned, owned from here on.
-    pub accepted: Option<OwnedFd>,
+    /// The connection a successful accept returned, owned from here on.
+    pub accepted: Option<Socket>,
 }
 
 impl<K, B> Completion<K, B> {
@@ -94,6 +136,8 @@ pub struct Ring<K, B: SendBuf = Vec<u8>> {
     /// `io_uring_enter` calls made to submit, and completions drained, so far.
     submit_calls: u64,
     completions: u64,
+    /// Accepts put connections into the fixed-file table (see [`Ring::register_files`]).
+    direct: bool,
 }
 
 impl<K: OpKind, B: SendBuf> Ring<K, B> {
@@ -125,7 +169,17 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
             in_flight: 0,
             submit_calls: 0,
             completions: 0,
+            direct: false,
         }
+    }
+
+    /// Registers a sparse fixed-file table of `slots`; from then on accepts return slots
+    /// of it (direct descriptors) rather than descriptors.
+    pub fn register_files(&mut self, slots: u32) -> io::Result<()> {
+        self.submitter.register_files_sparse(slots)?;
+        self.direct = true;
+        self.setup = self.setup.direct_descriptors();
+        Ok(())
     }
 
     /// `io_uring_enter` calls made to submit, and completions drained, so far.
@@ -159,30 +213,47 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
     /// Accepts connections on `listener` until cancelled; each completion carries one.
     pub fn accept_multi(&mut self, listener: RawFd, token: Token<K>) -> io::Result<()> {
         let entry = opcode::AcceptMulti::new(types::Fd(listener))
-            .flags(libc::SOCK_CLOEXEC)
-            .build()
-            .user_data(token.encode(Class::Accept));
+            .flags(self.accept_flags())
+            .allocate_file_index(self.direct)
+            .build();
         // SAFETY: accept without an address buffer passes no memory to the kernel.
-        unsafe { self.push_counted(&entry) }
+        unsafe { self.push_counted(&entry.user_data(token.encode(Class::Accept))) }
+    }
+
+    /// Accepts one connection. On a listener several rings share, re-arming one accept at
+    /// a time takes turns: the kernel wakes one exclusive waiter, the oldest, and a
+    /// multishot accept stays the oldest for good.
+    pub fn accept_once(&mut self, listener: RawFd, token: Token<K>) -> io::Result<()> {
+        let slot = self.direct.then(types::DestinationSlot::auto_target);
+        let entry = opcode::Accept::new(types::Fd(listener), ptr::null_mut(), ptr::null_mut())
+            .flags(self.accept_flags())
+            .file_index(slot)
+            .build();
+        // SAFETY: no address buffer (both pointers null): no memory passes to the kernel.
+        unsafe { self.push_counted(&entry.user_data(token.encode(Class::Accept))) }
+    }
+
+    /// A direct descriptor has no close-on-exec flag: the kernel refuses the flag for it.
+    fn accept_flags(&self) -> i32 {
+        if self.direct { 0 } else { libc::SOCK_CLOEXEC }
     }
 
     /// Receives into the registered buffer ring until cancelled or out of buffers.
-    pub fn recv_multi(&mut self, fd: RawFd, token: Token<K>) -> io::Result<()> {
+    pub fn recv_multi(&mut self, on: Target, token: Token<K>) -> io::Result<()> {
         let group = self.buffers().group();
-        let entry = opcode::RecvMulti::new(types::Fd(fd), group)
-            .build()
-            .user_data(token.encode(Class::Plain));
+        let entry = on!(on, |t| opcode::RecvMulti::new(t, group).build());
+        let entry = entry.user_data(token.encode(Class::Plain));
         // SAFETY: the kernel writes only into buffers of the registered group, which `self` owns and keeps mapped while any operation is in flight (see `Drop`).
         unsafe { self.push_counted(&entry) }
     }
 
     /// Sends the cursor's remaining bytes; the cursor comes back with the completion.
-    pub fn send(&mut self, fd: RawFd, cursor: SendCursor<B>, token: Token<K>) -> io::Result<()> {
+    pub fn send(&mut self, on: Target, cursor: SendCursor<B>, token: Token<K>) -> io::Result<()> {
         let rest = cursor.remaining();
         let (ptr, len) = (rest.as_ptr(), u32::try_from(rest.len()).unwrap_or(u32::MAX));
-        let entry = opcode::Send::new(types::Fd(fd), ptr, len)
+        let entry = on!(on, |t| opcode::Send::new(t, ptr, len)
             .flags(libc::MSG_NOSIGNAL)
-            .build();
+            .build());
         // SAFETY: the bytes belong to the cursor, which `push_owned` stores in `self.owned` until the completion ending this send is drained (or leaks in `Drop`); `B: SendBuf` keeps them at one address however the cursor moves.
         unsafe { self.push_owned(entry, token, Memory::Send(cursor)) }
     }
@@ -230,27 +301,29 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
     }
 
     /// Cancels every operation on `fd`; their own completions report the end.
-    pub fn cancel_fd(&mut self, fd: RawFd) -> io::Result<()> {
-        let entry =
-            opcode::AsyncCancel2::new(types::CancelBuilder::fd(types::Fd(fd)).all()).build();
+    pub fn cancel_fd(&mut self, on: Target) -> io::Result<()> {
+        let entry = on!(on, |t| opcode::AsyncCancel2::new(
+            types::CancelBuilder::fd(t).all()
+        )
+        .build());
         // SAFETY: a cancellation passes no memory to the kernel.
         unsafe { self.push_ignored(entry) }
     }
 
     /// Shuts down the writing side: the peer sees end of stream after our last byte.
-    pub fn shutdown_write(&mut self, fd: RawFd) -> io::Result<()> {
-        let entry = opcode::Shutdown::new(types::Fd(fd), libc::SHUT_WR).build();
+    pub fn shutdown_write(&mut self, on: Target) -> io::Result<()> {
+        let entry = on!(on, |t| opcode::Shutdown::new(t, libc::SHUT_WR).build());
         // SAFETY: shutdown passes no memory to the kernel.
         unsafe { self.push_ignored(entry) }
     }
 
-    /// Closes `fd` asynchronously (synchronously if the queue cannot take it); operations
-    /// still running on it keep their own reference.
-    pub fn close(&mut self, fd: OwnedFd) {
-        let entry = opcode::Close::new(types::Fd(fd.as_raw_fd())).build();
+    /// Closes `socket` asynchronously (a descriptor synchronously if the queue cannot take
+    /// it); operations still running on it keep their own reference.
+    pub fn close(&mut self, socket: Socket) {
+        let entry = on!(socket.target(), |t| opcode::Close::new(t).build());
         // SAFETY: close passes no memory to the kernel.
         if unsafe { self.push_ignored(entry) }.is_ok() {
-            mem::forget(fd); // the descriptor's ownership moved into the operation
+            mem::forget(socket); // its ownership moved into the operation
         }
     }
 
@@ -283,6 +356,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
             owned,
             in_flight,
             completions,
+            direct,
             ..
         } = self;
         // SAFETY: no other completion queue handle exists: this is the only place one is made, and it ends with the loop.
@@ -296,7 +370,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
             if token::class_of(user_data) != Class::Ignore && !cqueue::more(flags) {
                 *in_flight -= 1;
             }
-            into.extend(completion(owned, user_data, cqe.result(), flags));
+            into.extend(completion(owned, &cqe, *direct));
         }
     }
 
@@ -415,10 +489,10 @@ impl<K, B: SendBuf> Ring<K, B> {
 /// The completion for `user_data`, or `None` for a dropped fire-and-forget failure.
 fn completion<K: OpKind, B>(
     owned: &mut Slab<Owned<K, B>>,
-    user_data: u64,
-    result: i32,
-    flags: u32,
+    cqe: &cqueue::Entry,
+    direct: bool,
 ) -> Option<Completion<K, B>> {
+    let (user_data, result, flags) = (cqe.user_data(), cqe.result(), cqe.flags());
     let (token, sent, accepted) = match token::class_of(user_data) {
         Class::Ignore => return None,
         Class::Owned => {
@@ -430,7 +504,7 @@ fn completion<K: OpKind, B>(
             (op.token, sent, None)
         }
         Class::Plain => (Token::decode(user_data)?, None, None),
-        Class::Accept => (Token::decode(user_data)?, None, adopt(result)),
+        Class::Accept => (Token::decode(user_data)?, None, adopt(result, direct)),
     };
     Some(Completion {
         token,
@@ -441,10 +515,15 @@ fn completion<K: OpKind, B>(
     })
 }
 
-/// Takes ownership of the descriptor a successful accept returned.
-fn adopt(result: i32) -> Option<OwnedFd> {
+/// Takes ownership of what a successful accept returned: a slot of the fixed-file table
+/// for a direct accept, else a descriptor.
+fn adopt(result: i32, direct: bool) -> Option<Socket> {
+    let n = u32::try_from(result).ok()?;
+    if direct {
+        return Some(Socket::Fixed(n));
+    }
     // SAFETY: an accept completion's non-negative result is a fresh descriptor nothing else owns; it is adopted here once, as the completion is drained.
-    (result >= 0).then(|| unsafe { OwnedFd::from_raw_fd(result) })
+    Some(Socket::Fd(unsafe { OwnedFd::from_raw_fd(result) }))
 }
 
 fn transient(e: &io::Error) -> bool {

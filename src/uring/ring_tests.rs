@@ -111,8 +111,12 @@ fn a_send_buffer_outlives_its_connection_until_the_completion() {
     };
     let (writer, mut reader) = clogged_pair();
     let buf = Counted(vec![7; 1000], Arc::clone(&drops));
-    ring.send(writer.as_raw_fd(), SendCursor::new(buf), token(Op::Send, 3))
-        .unwrap();
+    ring.send(
+        Target::Fd(writer.as_raw_fd()),
+        SendCursor::new(buf),
+        token(Op::Send, 3),
+    )
+    .unwrap();
     ring.timeout(Duration::from_millis(20), Token::global(Op::Timer))
         .unwrap();
     ring.submit_and_wait().unwrap();
@@ -146,8 +150,12 @@ fn dropping_a_ring_with_a_send_in_flight_leaks_rather_than_frees() {
         return;
     };
     let buf = Counted(vec![1; 100], Arc::clone(&drops));
-    ring.send(writer.as_raw_fd(), SendCursor::new(buf), token(Op::Send, 0))
-        .unwrap();
+    ring.send(
+        Target::Fd(writer.as_raw_fd()),
+        SendCursor::new(buf),
+        token(Op::Send, 0),
+    )
+    .unwrap();
     ring.timeout(Duration::from_millis(10), Token::global(Op::Timer))
         .unwrap();
     ring.submit_and_wait().unwrap();
@@ -162,7 +170,7 @@ fn multishot_receive_fills_provided_buffers_in_order() {
     };
     ring.register_buffers(0, 4, 16).unwrap();
     let (mut peer, local) = UnixStream::pair().unwrap();
-    ring.recv_multi(local.as_raw_fd(), token(Op::Recv, 0))
+    ring.recv_multi(Target::Fd(local.as_raw_fd()), token(Op::Recv, 0))
         .unwrap();
     peer.write_all(b"hello, ring").unwrap();
     let c = wait_for(&mut ring, Op::Recv);
@@ -179,13 +187,13 @@ fn unclaimed_buffers_go_back_to_the_kernel_and_receiving_resumes() {
     ring.register_buffers(0, 2, 16).unwrap();
     let (mut peer, local) = UnixStream::pair().unwrap();
     peer.write_all(&[b'x'; 100]).unwrap();
-    ring.recv_multi(local.as_raw_fd(), token(Op::Recv, 0))
+    ring.recv_multi(Target::Fd(local.as_raw_fd()), token(Op::Recv, 0))
         .unwrap();
     let found = collect(&mut ring, Op::Recv, |f| f.iter().any(|c| !c.more()));
     let results: Vec<i32> = found.iter().map(|c| c.result).collect();
     assert_eq!(results, [16, 16, -libc::ENOBUFS], "two buffers, then none");
     // Neither buffer was claimed: the next turn hands both back.
-    ring.recv_multi(local.as_raw_fd(), token(Op::Recv, 0))
+    ring.recv_multi(Target::Fd(local.as_raw_fd()), token(Op::Recv, 0))
         .unwrap();
     let again = collect(&mut ring, Op::Recv, |f| f.len() >= 2);
     assert_eq!(again[0].result, 16, "re-armed once buffers returned");
@@ -263,9 +271,9 @@ fn an_accept_completion_owns_the_new_descriptor() {
     let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     let accepted = wait_for(&mut ring, Op::Accept);
     assert!(accepted.more() && accepted.result >= 0);
-    let fd = accepted
-        .accepted
-        .expect("a successful accept carries its descriptor");
+    let Some(Socket::Fd(fd)) = accepted.accepted else {
+        panic!("a successful accept carries its descriptor");
+    };
     let mut server = TcpStream::from(fd);
     server.write_all(b"hi").unwrap();
     let mut got = [0; 2];

@@ -27,6 +27,7 @@ pub struct Setup {
     no_sqarray: bool,
     ring_fd: bool,
     min_wait_us: u32,
+    direct: bool,
 }
 
 impl Setup {
@@ -40,6 +41,13 @@ impl Setup {
     pub(super) fn min_wait(self, us: u32) -> Setup {
         Setup {
             min_wait_us: us,
+            ..self
+        }
+    }
+
+    pub(super) fn direct_descriptors(self) -> Setup {
+        Setup {
+            direct: true,
             ..self
         }
     }
@@ -62,6 +70,9 @@ impl fmt::Display for Setup {
         if self.min_wait_us > 0 {
             write!(f, "|MIN_WAIT={}us", self.min_wait_us)?;
         }
+        if self.direct {
+            f.write_str("|DIRECT_DESCRIPTORS")?;
+        }
         Ok(())
     }
 }
@@ -73,6 +84,7 @@ pub(super) const PLAIN: Setup = Setup {
     no_sqarray: false,
     ring_fd: false,
     min_wait_us: 0,
+    direct: false,
 };
 
 type Configure = fn(&mut io_uring::Builder);
@@ -112,15 +124,14 @@ pub fn build(sq_entries: u32, features: Features) -> io::Result<(IoUring, Setup)
         }
         match builder.build(sq_entries) {
             Ok(ring) => {
-                return Ok((
-                    ring,
-                    Setup {
-                        rung,
-                        no_sqarray,
-                        ring_fd: false,
-                        min_wait_us: 0,
-                    },
-                ));
+                let setup = Setup {
+                    rung,
+                    no_sqarray,
+                    ring_fd: false,
+                    min_wait_us: 0,
+                    direct: false,
+                };
+                return Ok((ring, setup));
             }
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = e,
             Err(e) => return Err(e),

@@ -30,10 +30,16 @@ pub fn command(args: &[&str], env: &[(&str, &str)]) -> Command {
 /// `command` run with both descriptor limits set to `limit` (through the shell's `ulimit`,
 /// so the server cannot raise them).
 pub fn with_nofile(command: Command, limit: u32) -> Command {
-    let mut wrapped = Command::new("bash");
+    through_shell(command, &format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+}
+
+/// `command` run by `sh -c script`, which gets the program as `$0` and its arguments as
+/// `$@` (and should `exec` them); the environment is kept.
+pub fn through_shell(command: Command, script: &str) -> Command {
+    let mut wrapped = Command::new("sh");
     wrapped
         .arg("-c")
-        .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
+        .arg(script)
         .arg(command.get_program())
         .args(command.get_args());
     for (key, value) in command.get_envs() {

@@ -79,9 +79,7 @@ impl Conn {
     async fn serve(&mut self) -> CloseReason {
         // Accepted as draining began: the shutdown signal has gone by already.
         let mut action = match self.shared.draining() {
-            true => self
-                .flow
-                .handle_shutdown(&self.shared.greeter.borrow(), Instant::now()),
+            true => self.step(|flow, g, _, now| flow.handle_shutdown(g, now)),
             false => Action::Read,
         };
         loop {

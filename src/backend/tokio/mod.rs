@@ -50,6 +50,8 @@ pub(crate) fn spawn(spec: WorkerSpec<'_>) -> io::Result<WorkerHandle> {
         metrics,
         access_log,
         max_connections,
+        // epoll wakes every worker waiting on a shared listener; the first to accept wins.
+        shared_listener: _,
     } = spec;
     listener.set_nonblocking(true)?;
     let (tx, rx) = watch::channel(false);

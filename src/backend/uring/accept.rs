@@ -1,28 +1,38 @@
-//! Accepting on a worker's listener: the multishot accept, re-armed whenever it ends, and
-//! paused or resumed as the shared policy ([`Gate`]) says.
+//! Accepting on a worker's listener: the multishot accept (one accept at a time on a
+//! listener the workers share), re-armed whenever it ends, and paused or resumed as the
+//! shared policy ([`Gate`]) says.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::Op;
 use crate::backend::policy::{AfterError, Gate, Pause};
 use crate::metrics::WorkerMetrics;
-use crate::uring::{Completion, Ring, Token};
+use crate::uring::{Completion, Ring, Socket, Token};
 
 pub(super) struct Acceptor {
     /// `None` once draining: nothing more is accepted.
     listener: Option<socket2::Socket>,
-    /// A multishot accept is in flight (until its final completion).
+    /// Other workers' rings accept on the same listener: one connection per accept, so
+    /// they take turns (see [`Ring::accept_once`]).
+    shared: bool,
+    /// An accept is in flight (until its final completion).
     armed: bool,
     gate: Gate,
     metrics: Arc<WorkerMetrics>,
 }
 
 impl Acceptor {
-    pub fn new(listener: socket2::Socket, limit: usize, metrics: Arc<WorkerMetrics>) -> Acceptor {
+    /// Accepts on `listener`, `shared` with other workers or not.
+    pub fn new(
+        (listener, shared): (socket2::Socket, bool),
+        limit: usize,
+        metrics: Arc<WorkerMetrics>,
+    ) -> Acceptor {
         Acceptor {
             listener: Some(listener),
+            shared,
             armed: false,
             gate: Gate::new(limit),
             metrics,
@@ -38,21 +48,28 @@ impl Acceptor {
         if self.armed || !self.gate.is_open() {
             return;
         }
-        match ring.accept_multi(listener.as_raw_fd(), Token::global(Op::Accept)) {
+        let (fd, token) = (listener.as_raw_fd(), Token::global(Op::Accept));
+        let armed = match self.shared {
+            true => ring.accept_once(fd, token),
+            false => ring.accept_multi(fd, token),
+        };
+        match armed {
             Ok(()) => self.armed = true,
             Err(e) => self.failed(e.raw_os_error().unwrap_or(libc::EAGAIN), now, open),
         }
     }
 
-    /// An accept completion: the new connection (unless draining), after applying the
-    /// policy to a failure and re-arming.
+    /// An accept completion: the new connection, after applying the policy to a failure
+    /// and re-arming. Connections accepted after [`Acceptor::stop`] (the cancel was still
+    /// on its way) are served too: the client is already connected, and dropping them
+    /// would refuse what a restart must not.
     pub fn on_completion(
         &mut self,
         ring: &mut Ring<Op>,
         c: Completion<Op, Vec<u8>>,
         now: Instant,
         open: usize,
-    ) -> Option<OwnedFd> {
+    ) -> Option<Socket> {
         if !c.more() {
             self.armed = false;
         }
@@ -60,7 +77,12 @@ impl Acceptor {
             self.failed(-c.result, now, open);
         }
         self.arm(ring, now, open);
-        c.accepted.filter(|_| self.listener.is_some())
+        c.accepted
+    }
+
+    /// A multishot accept is in flight: its completions may still bring connections.
+    pub fn is_armed(&self) -> bool {
+        self.armed
     }
 
     fn failed(&mut self, errno: i32, now: Instant, open: usize) {

@@ -1,10 +1,8 @@
 //! One io_uring connection: its descriptor, flow, pending output and which of its
 //! operations are in flight. The slot may outlive the descriptor until they complete.
 
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-
 use crate::proto::Flow;
-use crate::uring::Generation;
+use crate::uring::{Generation, Socket, Target};
 
 /// The connection's multishot receive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,7 +16,7 @@ pub(super) enum Recv {
 #[derive(Debug)]
 pub(super) struct Conn {
     /// `None` once closed; the slot stays until `recv` is off and no send is in flight.
-    pub fd: Option<OwnedFd>,
+    pub fd: Option<Socket>,
     pub generation: Generation,
     pub flow: Flow,
     /// Output not yet handed to the kernel. Unallocated on an idle connection.
@@ -31,7 +29,7 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    pub fn new(fd: OwnedFd, generation: Generation, flow: Flow) -> Conn {
+    pub fn new(fd: Socket, generation: Generation, flow: Flow) -> Conn {
         Conn {
             fd: Some(fd),
             generation,
@@ -43,8 +41,9 @@ impl Conn {
         }
     }
 
-    pub fn raw_fd(&self) -> Option<RawFd> {
-        self.fd.as_ref().map(AsRawFd::as_raw_fd)
+    /// What its operations run on, while open.
+    pub fn target(&self) -> Option<Target> {
+        self.fd.as_ref().map(Socket::target)
     }
 
     /// Closed, and the kernel holds nothing of it any more: the slot can be reused.

@@ -18,11 +18,12 @@ use crate::backend::{Spares, WorkerSpec, tick_for};
 use crate::config::UringConfig;
 use crate::metrics::WorkerMetrics;
 use crate::proto::{Action, CloseReason, Flow, Greeter};
-use crate::uring::{Completion, Features, Generation, Ring, SendCursor, Setup, Token};
+use crate::uring::{Completion, Features, Generation, Ring, SendCursor, Setup, Socket, Token};
 
 /// What a worker is made of, taken from its spec to move onto its thread.
 pub(super) struct Parts {
     listener: socket2::Socket,
+    shared_listener: bool,
     uring: UringConfig,
     shutdown_timeout: Duration,
     greeter: Greeter,
@@ -35,6 +36,7 @@ impl From<WorkerSpec<'_>> for Parts {
     fn from(spec: WorkerSpec<'_>) -> Parts {
         Parts {
             listener: spec.listener,
+            shared_listener: spec.shared_listener,
             uring: spec.config.uring.clone(),
             shutdown_timeout: spec.config.shutdown_timeout,
             greeter: spec.greeter,
@@ -80,10 +82,21 @@ impl Worker {
         };
         let mut ring = Ring::new(u.sq_entries, features)?;
         ring.register_buffers(0, u.recv_buffers, u.recv_buffer_size)?;
+        if f.direct && parts.access_log.is_none() {
+            // Sized to the connection limit; a kernel that refuses keeps plain descriptors.
+            let slots = u32::try_from(parts.max_connections).unwrap_or(u32::MAX);
+            if let Err(e) = ring.register_files(slots) {
+                tracing::debug!("direct descriptors unavailable: {e}");
+            }
+        }
         let metrics = parts.metrics;
         Ok(Worker {
             ring,
-            acceptor: Acceptor::new(parts.listener, parts.max_connections, Arc::clone(&metrics)),
+            acceptor: Acceptor::new(
+                (parts.listener, parts.shared_listener),
+                parts.max_connections,
+                Arc::clone(&metrics),
+            ),
             wake,
             conns: Slab::new(),
             tick: tick_for(parts.greeter.timeouts()),
@@ -111,7 +124,7 @@ impl Worker {
         self.ring.read_eventfd(self.wake.as_raw_fd(), wake)?;
         self.acceptor.arm(&mut self.ring, self.now, 0);
         let mut batch = Vec::with_capacity(256);
-        while self.drain_deadline.is_none() || !self.conns.is_empty() {
+        while !self.finished() {
             self.arm_tick();
             self.ring.submit_and_wait()?;
             self.now = Instant::now();
@@ -126,6 +139,15 @@ impl Worker {
             self.metrics.uring_completions.set(completions);
         }
         self.ring.finish()
+    }
+
+    /// Draining is done: every connection closed, and the accept cancelled has ended (its
+    /// last completions may carry connections), or the drain deadline passed.
+    fn finished(&self) -> bool {
+        let Some(deadline) = self.drain_deadline else {
+            return false;
+        };
+        self.conns.is_empty() && (!self.acceptor.is_armed() || self.now >= deadline)
     }
 
     fn on_completion(&mut self, c: Completion<Op, Vec<u8>>) {
@@ -145,7 +167,7 @@ impl Worker {
     }
 
     /// Registers a freshly accepted connection and starts receiving on it.
-    fn admit(&mut self, fd: OwnedFd) {
+    fn admit(&mut self, fd: Socket) {
         self.generation = self.generation.next();
         let flow = Flow::new(&self.greeter, self.now);
         let peer = self.access_log.as_ref().and_then(|_| peer_of(&fd));
@@ -312,7 +334,7 @@ impl Worker {
 
     fn send(&mut self, slot: usize, cursor: SendCursor<Vec<u8>>) {
         let conn = &mut self.conns[slot];
-        let Some(fd) = conn.raw_fd() else {
+        let Some(fd) = conn.target() else {
             return self.spares.recycle(cursor.into_inner());
         };
         let token = Token::new(Op::Send, slot, conn.generation);
@@ -325,7 +347,7 @@ impl Worker {
     /// The output is written and the flow wants to linger: shut down writing once.
     fn linger(&mut self, slot: usize) {
         let conn = &mut self.conns[slot];
-        if let Some(fd) = conn.raw_fd().filter(|_| !conn.lingering) {
+        if let Some(fd) = conn.target().filter(|_| !conn.lingering) {
             conn.lingering = true;
             if let Err(e) = self.ring.shutdown_write(fd) {
                 self.refused(slot, &e);
@@ -335,7 +357,7 @@ impl Worker {
 
     fn resume_reading(&mut self, slot: usize) {
         let conn = &mut self.conns[slot];
-        let Some(fd) = conn.raw_fd().filter(|_| conn.recv == Recv::Off) else {
+        let Some(fd) = conn.target().filter(|_| conn.recv == Recv::Off) else {
             return;
         };
         let token = Token::new(Op::Recv, slot, conn.generation);
@@ -370,7 +392,7 @@ impl Worker {
             let busy = conn.recv == Recv::Armed || conn.sending;
             // A refused cancel leaves the operations to end on their own (the peer's
             // reset or end of stream); the slot settles then.
-            if busy && self.ring.cancel_fd(fd.as_raw_fd()).is_ok() && conn.recv == Recv::Armed {
+            if busy && self.ring.cancel_fd(fd.target()).is_ok() && conn.recv == Recv::Armed {
                 conn.recv = Recv::Cancelling;
             }
             self.ring.close(fd);
@@ -463,7 +485,9 @@ impl Worker {
     }
 }
 
-/// The peer of an accepted connection (one `getpeername`), for the access log.
-fn peer_of(fd: &OwnedFd) -> Option<std::net::SocketAddr> {
+/// The peer of an accepted connection (one `getpeername`), for the access log; a direct
+/// descriptor has none to ask.
+fn peer_of(socket: &Socket) -> Option<std::net::SocketAddr> {
+    let Socket::Fd(fd) = socket else { return None };
     socket2::SockRef::from(fd).peer_addr().ok()?.as_socket()
 }
