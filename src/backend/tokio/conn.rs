@@ -6,11 +6,12 @@ use std::cell::Cell;
 use std::future::poll_fn;
 use std::io::{self, ErrorKind};
 use std::mem;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::task::Poll;
 use std::time::Instant;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::Shared;
@@ -35,6 +36,9 @@ struct Conn {
 
 /// What a wait ended with.
 enum Woke {
+    /// Bytes read into the worker's scratch buffer (0 at end of stream).
+    Read(io::Result<usize>),
+    /// The socket is writable.
     Ready(io::Result<()>),
     Signal(Signal),
 }
@@ -151,53 +155,49 @@ impl Conn {
 
     /// Waits for input or a signal, and tells the flow.
     async fn read(&mut self) -> Action {
-        loop {
-            match self.wait(false).await {
-                Woke::Ready(Err(_)) => return self.end(CloseReason::Error),
-                Woke::Ready(Ok(())) => {}
-                Woke::Signal(Signal::Timeout) => return self.step(Flow::handle_timeout),
-                Woke::Signal(Signal::Shed) => return self.end(CloseReason::Shed),
-                Woke::Signal(Signal::Shutdown) => {
-                    return self.step(|flow, g, _, now| flow.handle_shutdown(g, now));
-                }
-            }
-            if let Some(action) = self.try_read() {
-                return action;
-            }
-        }
-    }
-
-    /// Until the socket is ready to read (or, with `write`, to write) or the worker
-    /// signals; a write waits only for its deadline, leaving other signals for later.
-    async fn wait(&self, write: bool) -> Woke {
-        poll_fn(|cx| {
-            let wanted = |s| !write || s == Signal::Timeout;
-            if let Some(signal) = self.shared.slots.poll(self.id, cx.waker(), wanted) {
+        let shared = Rc::clone(&self.shared);
+        let woke = poll_fn(|cx| {
+            if let Some(signal) = shared.slots.poll(self.id, cx.waker(), |_| true) {
                 return Poll::Ready(Woke::Signal(signal));
             }
-            let ready = match write {
-                true => self.stream.poll_write_ready(cx),
-                false => self.stream.poll_read_ready(cx),
-            };
-            ready.map(Woke::Ready)
+            // `poll_read`, not readiness then `try_read`: a read that leaves the buffer
+            // part empty tells tokio the socket is drained, which saves the `recv` that
+            // would only say `EAGAIN` on the next turn (one system call per request).
+            let mut scratch = shared.scratch.borrow_mut();
+            let mut buf = ReadBuf::new(&mut scratch[..]);
+            let read = Pin::new(&mut self.stream).poll_read(cx, &mut buf);
+            read.map(|r| Woke::Read(r.map(|()| buf.filled().len())))
         })
-        .await
+        .await;
+        match woke {
+            Woke::Read(Ok(0)) => self.step(Flow::handle_eof),
+            Woke::Read(Ok(n)) => {
+                shared.metrics.bytes_received.add(n as u64);
+                let scratch = shared.scratch.borrow();
+                let input = &scratch[..n];
+                self.step(|flow, g, out, now| flow.handle_input(g, input, out, now))
+            }
+            Woke::Read(Err(_)) | Woke::Ready(Err(_)) => self.end(CloseReason::Error),
+            Woke::Ready(Ok(())) => Action::Read, // not asked for by a read
+            Woke::Signal(Signal::Timeout) => self.step(Flow::handle_timeout),
+            Woke::Signal(Signal::Shed) => self.end(CloseReason::Shed),
+            Woke::Signal(Signal::Shutdown) => {
+                self.step(|flow, g, _, now| flow.handle_shutdown(g, now))
+            }
+        }
     }
 
-    /// Reads what is there into the scratch buffer; `None` if nothing was.
-    fn try_read(&mut self) -> Option<Action> {
-        let shared = Rc::clone(&self.shared);
-        let mut scratch = shared.scratch.borrow_mut();
-        match self.stream.try_read(&mut scratch) {
-            Ok(0) => Some(self.step(Flow::handle_eof)),
-            Ok(n) => {
-                shared.metrics.bytes_received.add(n as u64);
-                let input = &scratch[..n];
-                Some(self.step(|flow, g, out, now| flow.handle_input(g, input, out, now)))
+    /// Until the socket is ready to write or its deadline passes (other signals wait for
+    /// the next read).
+    async fn wait_writable(&self) -> Woke {
+        poll_fn(|cx| {
+            let deadline = |s| s == Signal::Timeout;
+            if let Some(signal) = self.shared.slots.poll(self.id, cx.waker(), deadline) {
+                return Poll::Ready(Woke::Signal(signal));
             }
-            Err(e) if e.kind() == ErrorKind::WouldBlock => None,
-            Err(_) => Some(self.end(CloseReason::Error)),
-        }
+            self.stream.poll_write_ready(cx).map(Woke::Ready)
+        })
+        .await
     }
 
     /// Shuts down writing once, then reads (and discards) until the peer is done.
@@ -230,7 +230,7 @@ impl Conn {
             self.shared
                 .slots
                 .update(self.id, self.flow.poll_timeout(), false);
-            if !matches!(self.wait(true).await, Woke::Ready(Ok(()))) {
+            if !matches!(self.wait_writable().await, Woke::Ready(Ok(()))) {
                 return false; // an error, or the deadline passed with no progress
             }
         }
