@@ -14,6 +14,10 @@ pub enum BackendChoice {
     Uring,
     /// tokio: epoll on Linux, kqueue on macOS.
     Tokio,
+    /// tokio-uring (the cargo feature `tokio-uring`, Linux): owned-buffer io_uring
+    /// operations driven from tokio. Never chosen by `auto`.
+    #[value(name = "tokio-uring")]
+    TokioUring,
 }
 
 /// The I/O that runs. Only compiled backends exist, so every `match` on it is checked
@@ -26,6 +30,9 @@ pub enum Backend {
     /// tokio's current-thread runtime.
     #[cfg(feature = "tokio")]
     Tokio,
+    /// tokio-uring's runtime.
+    #[cfg(tokio_uring)]
+    TokioUring,
 }
 
 impl Backend {
@@ -45,6 +52,8 @@ impl fmt::Display for Backend {
             Backend::Uring => "io_uring",
             #[cfg(feature = "tokio")]
             Backend::Tokio => "tokio",
+            #[cfg(tokio_uring)]
+            Backend::TokioUring => "tokio-uring",
         })
     }
 }
@@ -88,6 +97,7 @@ pub fn resolve(choice: BackendChoice, flag: &str) -> Result<Resolved, Unsupporte
     match choice {
         BackendChoice::Uring => uring(flag).map(plain),
         BackendChoice::Tokio => tokio().map(plain),
+        BackendChoice::TokioUring => tokio_uring(flag).map(plain),
         BackendChoice::Auto => match uring(flag) {
             Ok(backend) => Ok(plain(backend)),
             Err(why) if why.unavailable => tokio().map(|backend| Resolved {
@@ -144,6 +154,30 @@ fn tokio() -> Result<Backend, Unsupported> {
         reason: "the tokio backend is not built in".into(),
         hint: Some(
             "build with the cargo feature `tokio` (on by default): `cargo build --features tokio`"
+                .into(),
+        ),
+        unavailable: false,
+    })
+}
+
+/// tokio-uring needs what greeter's own driver needs: a kernel that lets io_uring run.
+#[cfg(tokio_uring)]
+fn tokio_uring(flag: &str) -> Result<Backend, Unsupported> {
+    uring(flag)
+        .map(|_| Backend::TokioUring)
+        .map_err(|why| Unsupported {
+            reason: why.reason.replacen("io_uring", "tokio-uring (io_uring)", 1),
+            hint: why.hint,
+            unavailable: false,
+        })
+}
+
+#[cfg(not(tokio_uring))]
+fn tokio_uring(_flag: &str) -> Result<Backend, Unsupported> {
+    Err(Unsupported {
+        reason: "the tokio-uring backend is not built in".into(),
+        hint: Some(
+            "build with the cargo feature `tokio-uring` (Linux only): `cargo build --features tokio-uring`"
                 .into(),
         ),
         unavailable: false,

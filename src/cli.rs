@@ -28,6 +28,17 @@ pub enum Command {
     Serve(ServeArgs),
     /// Generate HTTP/1.1 (or raw) load against a server and report throughput and latency.
     Load(LoadArgs),
+    /// One GET for a health check: exit 0 on a 2xx answer, 1 (with the reason) otherwise.
+    Probe(ProbeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// `http://host:port/path`, e.g. http://127.0.0.1:8080/healthz.
+    pub url: String,
+    /// How long the whole exchange may take.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]

@@ -26,6 +26,7 @@ mod config;
 pub mod load;
 mod metrics;
 mod net;
+pub mod probe;
 pub mod proto;
 mod server;
 #[cfg(uring)]

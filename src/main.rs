@@ -15,7 +15,7 @@ use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 use tracing_subscriber::EnvFilter;
 
-use cli::{Cli, Command, LoadArgs, ServeArgs};
+use cli::{Cli, Command, LoadArgs, ProbeArgs, ServeArgs};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     init_logs(format);
     // Before any thread starts: taking the sockets unsets their variables.
     let inherited = match &cli.command {
-        Some(Command::Load(_)) => Ok(None),
+        Some(Command::Load(_) | Command::Probe(_)) => Ok(None),
         _ => greeter::activation::take(),
     };
     let inherited = match inherited {
@@ -39,6 +39,7 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Serve(args)) => serve(args, inherited),
         Some(Command::Load(args)) => load(&args),
+        Some(Command::Probe(args)) => probe(&args),
         None => serve(cli.serve, inherited),
     }
 }
@@ -86,6 +87,20 @@ fn load(args: &LoadArgs) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `greeter probe`: the status on standard output, or the reason on standard error.
+fn probe(args: &ProbeArgs) -> ExitCode {
+    match greeter::probe::probe(&args.url, args.timeout) {
+        Ok(status) => {
+            println!("{status}");
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            eprintln!("greeter probe: {}: {why}", args.url);
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn show_progress<T>(run: &std::thread::JoinHandle<T>, done: &AtomicU64, duration: Duration) {

@@ -343,6 +343,8 @@ fn spawn(
         Backend::Uring => backend::uring::spawn(spec),
         #[cfg(feature = "tokio")]
         Backend::Tokio => backend::tokio::spawn(spec),
+        #[cfg(tokio_uring)]
+        Backend::TokioUring => backend::tokio::owned::spawn(spec),
     }
 }
 

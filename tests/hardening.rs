@@ -16,11 +16,7 @@ use support::*;
 
 /// Flags for a one-worker `greeter` child on `backend`, plus `extra`.
 fn child_args<'a>(backend: BackendChoice, extra: &[&'a str]) -> Vec<&'a str> {
-    let name = if backend == BackendChoice::Uring {
-        "uring"
-    } else {
-        "tokio"
-    };
+    let name = backend_flag(backend);
     [
         [
             "--listen",

@@ -11,13 +11,6 @@ use greeter::BackendChoice;
 use support::child::{Greeter, command};
 use support::*;
 
-fn backend_flag(backend: BackendChoice) -> &'static str {
-    match backend {
-        BackendChoice::Uring => "uring",
-        _ => "tokio",
-    }
-}
-
 fn json_logs_carry_the_start_up_fields(backend: BackendChoice) {
     let flag = backend_flag(backend);
     let args = [
@@ -35,12 +28,7 @@ fn json_logs_carry_the_start_up_fields(backend: BackendChoice) {
     let event: serde_json::Value = serde_json::from_str(&line).expect("a JSON object per line");
     assert_eq!(event["level"], "INFO", "{line}");
     assert_eq!(event["workers"], 1, "{line}");
-    let want = if backend == BackendChoice::Uring {
-        "io_uring"
-    } else {
-        "tokio"
-    };
-    assert_eq!(event["backend"], want, "{line}");
+    assert_eq!(event["backend"], backend_name(backend), "{line}");
     assert!(event["ring_flags"].is_string(), "{line}");
     let addr: std::net::SocketAddr = event["address"].as_str().unwrap().parse().unwrap();
     assert_eq!(

@@ -18,13 +18,6 @@ use greeter::BackendChoice;
 use support::child::{Greeter, command, through_shell};
 use support::*;
 
-fn flag(backend: BackendChoice) -> &'static str {
-    match backend {
-        BackendChoice::Uring => "uring",
-        _ => "tokio",
-    }
-}
-
 /// A fresh directory for one test's files.
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("greeter-{name}-{}", std::process::id()));
@@ -75,7 +68,7 @@ fn socket_activated_serves_and_notifies(backend: BackendChoice) {
         assert!(std::env::var_os("GREETER_REQUIRE_TOOLS").is_none(), "{why}");
         return eprintln!("skipped: {why}");
     };
-    let dir = scratch(&format!("notify-{}", flag(backend)));
+    let dir = scratch(&format!("notify-{}", backend_flag(backend)));
     let notify_path = dir.join("notify");
     let notify = UnixDatagram::bind(&notify_path).unwrap();
     notify.set_read_timeout(Some(WAIT)).unwrap();
@@ -89,7 +82,7 @@ fn socket_activated_serves_and_notifies(backend: BackendChoice) {
         .arg("--fdname=web")
         .arg(format!("--setenv=NOTIFY_SOCKET={}", notify_path.display()))
         .args(["--setenv=NO_COLOR=1", env!("CARGO_BIN_EXE_greeter")])
-        .args(["--backend", flag(backend), "--workers", "2"]);
+        .args(["--backend", backend_flag(backend), "--workers", "2"]);
     cmd.stderr(Stdio::piped()).stdout(Stdio::null());
     let mut g = Greeter::spawn_with(cmd, |mut c| c.spawn());
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -127,7 +120,7 @@ fn which(tool: &str) -> Result<PathBuf, ()> {
 /// Without `NOTIFY_SOCKET` nothing is sent and nothing fails: greeter serves and stops.
 fn no_notify_socket_is_no_error(backend: BackendChoice) {
     let (listener, addr) = held_listener();
-    let args = ["--backend", flag(backend), "--workers", "1"];
+    let args = ["--backend", backend_flag(backend), "--workers", "1"];
     let mut g = activated(dup(&listener), &args, &[]);
     assert_eq!(g.address(), addr, "greeter serves the inherited socket");
     assert_eq!(
@@ -147,7 +140,7 @@ fn no_notify_socket_is_no_error(backend: BackendChoice) {
 /// every connection is counted once.
 fn workers_share_the_inherited_socket(backend: BackendChoice) {
     let (listener, addr) = held_listener();
-    let args = ["--backend", flag(backend), "--workers", "2"];
+    let args = ["--backend", backend_flag(backend), "--workers", "2"];
     let mut g = activated(dup(&listener), &args, &[]);
     g.address();
     let clients: Vec<_> = (0..4)
@@ -237,8 +230,8 @@ fn finish_load(mut load: std::process::Child, json: &std::path::Path) -> Loaded 
 /// for 10 s on the socket the test holds: nothing is refused, nothing is an error.
 fn restart_under_load(backend: BackendChoice, close: bool) {
     let (listener, addr) = held_listener();
-    let args = ["--backend", flag(backend), "--workers", "2"];
-    let dir = scratch(&format!("restart-{}-{close}", flag(backend)));
+    let args = ["--backend", backend_flag(backend), "--workers", "2"];
+    let dir = scratch(&format!("restart-{}-{close}", backend_flag(backend)));
     let json = dir.join("load.json");
     let mut server = activated(dup(&listener), &args, &[]);
     server.address();
@@ -258,7 +251,7 @@ fn restart_under_load(backend: BackendChoice, close: bool) {
     };
     eprintln!(
         "{} {mode}: {} requests, {} retries, {} errors over 5 restarts",
-        flag(backend),
+        backend_flag(backend),
         loaded.requests,
         loaded.retries,
         loaded.errors
@@ -285,7 +278,12 @@ fn restarts_under_connection_per_request_load_lose_nothing(backend: BackendChoic
 /// Runs greeter with `fd` (if any) as descriptor 3 under `env`; the error line it exits
 /// with (code 1).
 fn refused(backend: BackendChoice, fd: Option<OwnedFd>, env: &[(&str, &str)]) -> String {
-    let args = ["--backend", flag(backend), "--listen", "127.0.0.1:0"];
+    let args = [
+        "--backend",
+        backend_flag(backend),
+        "--listen",
+        "127.0.0.1:0",
+    ];
     let script = match fd {
         Some(_) => "export LISTEN_PID=$$; exec \"$0\" \"$@\"",
         None => "export LISTEN_PID=$$; exec \"$0\" \"$@\" 3<&-",
@@ -343,7 +341,7 @@ fn descriptors_for_another_process_are_ignored(backend: BackendChoice) {
     let (listener, held) = held_listener();
     let args = [
         "--backend",
-        flag(backend),
+        backend_flag(backend),
         "--listen",
         "127.0.0.1:0",
         "--workers",

@@ -100,11 +100,19 @@ pub(crate) fn start_worker<T>(
                 let _ = ready_tx.send(Err(io::Error::new(e.kind(), e.to_string())));
                 Err(e)
             }
-        })?;
+        })
+        .map_err(doing("starting its thread"))?;
     let description = ready_rx
         .recv()
         .map_err(|_| io::Error::other("a worker exited during set-up"))??;
     Ok((thread, description))
+}
+
+/// Prefixes an error with what was being done, so a start-up failure (a seccomp profile
+/// refusing a call, say) names the operation: `creating its wake-up eventfd: Operation not
+/// permitted`.
+pub(crate) fn doing(what: &'static str) -> impl FnOnce(io::Error) -> io::Error {
+    move |e| io::Error::new(e.kind(), format!("{what}: {e}"))
 }
 
 /// A worker's timer period: fine enough for the shortest timeout, at most 100 ms (a

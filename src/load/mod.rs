@@ -76,16 +76,16 @@ impl Default for LoadConfig {
 
 /// Where the load goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Target {
-    addr: SocketAddr,
+pub(crate) struct Target {
+    pub addr: SocketAddr,
     /// The `Host` header.
-    host: String,
-    path: String,
-    raw: bool,
+    pub host: String,
+    pub path: String,
+    pub raw: bool,
 }
 
 /// Parses `http://host[:port][/path]` or `tcp://host:port`.
-fn parse_target(url: &str) -> Result<Target, String> {
+pub(crate) fn parse_target(url: &str) -> Result<Target, String> {
     let (raw, rest) = match url.split_once("://") {
         Some(("http", rest)) => (false, rest),
         Some(("tcp", rest)) => (true, rest),
@@ -144,6 +144,9 @@ impl Job {
 pub fn run(config: &LoadConfig, progress: Arc<AtomicU64>) -> Result<Report, String> {
     let target = parse_target(&config.url)?;
     let plan = Arc::new(plan(config, &target)?);
+    if config.engine == BackendChoice::TokioUring {
+        return Err("greeter load has no tokio-uring engine: use --engine uring or tokio".into());
+    }
     let engine = choice::resolve(config.engine, "--engine")
         .map_err(|e| e.to_string())?
         .backend;
@@ -245,6 +248,8 @@ fn run_job(engine: Backend, job: Job) -> Result<Stats, String> {
         Backend::Uring => uring::run(job),
         #[cfg(feature = "tokio")]
         Backend::Tokio => tokio::run(job),
+        #[cfg(tokio_uring)]
+        Backend::TokioUring => unreachable!("refused by run before any job starts"),
     };
     result.map_err(|e| format!("load engine failed: {e}"))
 }

@@ -16,7 +16,8 @@ use greeter::{BackendChoice, Config, ServerHandle};
 /// Generous bound for any single network wait in a test.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// Generates `mod uring` and `mod tokio`, each with one test per listed body.
+/// Generates `mod uring`, `mod tokio` and (with its feature) `mod tokio_uring`, each with one
+/// test per listed body.
 #[macro_export]
 macro_rules! per_backend {
     ($($name:ident),* $(,)?) => {
@@ -28,7 +29,30 @@ macro_rules! per_backend {
         mod tokio {
             $( #[test] fn $name() { $crate::support::run(greeter::BackendChoice::Tokio, super::$name) } )*
         }
+        #[cfg(tokio_uring)]
+        mod tokio_uring {
+            $( #[test] fn $name() { $crate::support::run(greeter::BackendChoice::TokioUring, super::$name) } )*
+        }
     };
+}
+
+/// The `--backend` value that picks `backend`.
+pub fn backend_flag(backend: BackendChoice) -> &'static str {
+    match backend {
+        BackendChoice::Auto => "auto",
+        BackendChoice::Uring => "uring",
+        BackendChoice::Tokio => "tokio",
+        BackendChoice::TokioUring => "tokio-uring",
+    }
+}
+
+/// How the start-up line and `greeter_build_info` name `backend`.
+pub fn backend_name(backend: BackendChoice) -> &'static str {
+    match backend {
+        BackendChoice::Uring => "io_uring",
+        BackendChoice::TokioUring => "tokio-uring",
+        _ => "tokio",
+    }
 }
 
 /// Runs `body` for `backend`, or prints why it is skipped (io_uring missing here).

@@ -9,7 +9,7 @@ mod worker;
 
 use std::io;
 
-use super::{Waker, WorkerHandle, WorkerSpec, start_worker};
+use super::{Waker, WorkerHandle, WorkerSpec, doing, start_worker};
 use crate::uring::{OpKind, eventfd};
 
 /// What a worker's submissions are for.
@@ -36,7 +36,7 @@ impl OpKind for Op {
 
 /// Starts a worker; returns once its ring is set up (or failed to).
 pub(crate) fn spawn(spec: WorkerSpec<'_>) -> io::Result<WorkerHandle> {
-    let wake = eventfd()?;
+    let wake = eventfd().map_err(doing("creating its wake-up eventfd"))?;
     let waker = Waker::EventFd(std::fs::File::from(wake.try_clone()?));
     let name = format!("greeter-uring-{}", spec.name);
     let parts = worker::Parts::from(spec);

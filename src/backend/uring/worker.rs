@@ -14,7 +14,7 @@ use super::Op;
 use super::accept::Acceptor;
 use super::conn::{Conn, Recv};
 use crate::access::AccessLog;
-use crate::backend::{Spares, WorkerSpec, tick_for};
+use crate::backend::{Spares, WorkerSpec, doing, tick_for};
 use crate::config::UringConfig;
 use crate::metrics::WorkerMetrics;
 use crate::proto::{Action, CloseReason, Flow, Greeter};
@@ -73,22 +73,7 @@ pub(super) struct Worker {
 
 impl Worker {
     pub fn new(parts: Parts, wake: OwnedFd) -> io::Result<Worker> {
-        let u = &parts.uring;
-        let f = u.features;
-        let features = Features {
-            ring_fd: f.ring_fd,
-            no_sqarray: f.no_sqarray,
-            min_wait_us: f.min_wait_us,
-        };
-        let mut ring = Ring::new(u.sq_entries, features)?;
-        ring.register_buffers(0, u.recv_buffers, u.recv_buffer_size)?;
-        if f.direct && parts.access_log.is_none() {
-            // Sized to the connection limit; a kernel that refuses keeps plain descriptors.
-            let slots = u32::try_from(parts.max_connections).unwrap_or(u32::MAX);
-            if let Err(e) = ring.register_files(slots) {
-                tracing::debug!("direct descriptors unavailable: {e}");
-            }
-        }
+        let ring = ring_for(&parts)?;
         let metrics = parts.metrics;
         Ok(Worker {
             ring,
@@ -483,6 +468,30 @@ impl Worker {
             self.apply(slot, action);
         }
     }
+}
+
+/// A worker's ring with its receive buffers registered, and its fixed-file table when
+/// direct descriptors are asked for (not with an access log, which asks each peer's
+/// address of a descriptor).
+fn ring_for(parts: &Parts) -> io::Result<Ring<Op>> {
+    let u = &parts.uring;
+    let f = u.features;
+    let features = Features {
+        ring_fd: f.ring_fd,
+        no_sqarray: f.no_sqarray,
+        min_wait_us: f.min_wait_us,
+    };
+    let mut ring = Ring::new(u.sq_entries, features).map_err(doing("setting up its ring"))?;
+    ring.register_buffers(0, u.recv_buffers, u.recv_buffer_size)
+        .map_err(doing("registering its receive buffer ring"))?;
+    if f.direct && parts.access_log.is_none() {
+        // Sized to the connection limit; a kernel that refuses keeps plain descriptors.
+        let slots = u32::try_from(parts.max_connections).unwrap_or(u32::MAX);
+        if let Err(e) = ring.register_files(slots) {
+            tracing::debug!("direct descriptors unavailable: {e}");
+        }
+    }
+    Ok(ring)
 }
 
 /// The peer of an accepted connection (one `getpeername`), for the access log; a direct

@@ -1,0 +1,35 @@
+#!/usr/bin/env python3
+"""Writes greeter's seccomp profile (Docker and OCI format) allowing exactly the system
+calls named on the command line (ci/seccomp-calls.sh finds them) plus io_uring's three;
+everything else fails with EPERM. Names seen on x86_64 that arm64 lacks get their arm64
+equivalents, so the profile serves both (arm64 itself is not traced here)."""
+import json
+import sys
+
+IO_URING = ["io_uring_setup", "io_uring_enter", "io_uring_register"]
+# x86_64 calls arm64 does not have, and what glibc and Rust's std use there instead.
+ARM64_EQUIVALENTS = {
+    "poll": ["ppoll"],
+    "epoll_wait": ["epoll_pwait"],
+    "epoll_create": ["epoll_create1"],
+    "open": ["openat"],
+    "stat": ["newfstatat"],
+    "lstat": ["newfstatat"],
+    "readlink": ["readlinkat"],
+    "pipe": ["pipe2"],
+    "dup2": ["dup3"],
+    "arch_prctl": [],
+    "access": ["faccessat"],
+}
+
+seen = sorted(set(sys.argv[1:]))
+extra = {e for name in seen for e in ARM64_EQUIVALENTS.get(name, [])}
+names = sorted(set(seen) | extra | set(IO_URING))
+profile = {
+    "defaultAction": "SCMP_ACT_ERRNO",
+    "defaultErrnoRet": 1,
+    "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"],
+    "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}],
+}
+json.dump(profile, sys.stdout, indent=2)
+print()

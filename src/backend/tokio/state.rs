@@ -1,0 +1,163 @@
+//! What a connection task of a tokio-based backend keeps besides its socket: its slot in
+//! the worker's table, its flow, the output buffer it borrows, and how a step of the flow
+//! is run, timed and logged. The socket's I/O is the backend's own (`conn` on tokio,
+//! `owned` on tokio-uring).
+
+use std::mem;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use super::Shared;
+use super::slots::Signal;
+use crate::proto::{Action, CloseReason, Flow, Greeter};
+
+pub(super) struct State {
+    pub shared: Rc<Shared>,
+    /// This connection's slot in the worker's table.
+    id: usize,
+    pub flow: Flow,
+    /// Output being produced or written; borrowed from the worker's spares meanwhile.
+    pub out: Vec<u8>,
+    /// Why the backend ended the connection, where the flow did not decide it.
+    reason: Option<CloseReason>,
+    /// The peer, kept only for the access log (as the accept gave it).
+    peer: Option<Box<SocketAddr>>,
+    /// Counted as closed; a task dropped before (aborted at the shutdown deadline) is
+    /// counted as closed by shutdown.
+    counted: bool,
+}
+
+impl State {
+    /// A connection just accepted from `peer`: counted open, in a slot under its first
+    /// deadline.
+    pub fn enter(shared: Rc<Shared>, peer: SocketAddr) -> State {
+        shared.metrics.accepted_open();
+        let flow = Flow::new(&shared.greeter.borrow(), Instant::now());
+        let id = shared.slots.register(flow.poll_timeout());
+        let peer = shared.access_log.as_ref().map(|_| Box::new(peer));
+        State {
+            shared,
+            id,
+            flow,
+            out: Vec::new(),
+            reason: None,
+            peer,
+            counted: false,
+        }
+    }
+
+    /// The first action: read, or what draining says to one accepted as it began (the
+    /// shutdown signal has gone by already).
+    pub fn first_action(&mut self) -> Action {
+        match self.shared.draining() {
+            true => self.step(|flow, g, _, now| flow.handle_shutdown(g, now)),
+            false => Action::Read,
+        }
+    }
+
+    /// Runs one flow step against the worker's greeter, with a borrowed output buffer,
+    /// and tells the worker's table the deadline and idleness that result.
+    pub fn step(
+        &mut self,
+        f: impl FnOnce(&mut Flow, &Greeter, &mut Vec<u8>, Instant) -> Action,
+    ) -> Action {
+        let shared = Rc::clone(&self.shared);
+        let greeter = shared.greeter.borrow();
+        let mut spares = shared.spares.borrow_mut();
+        let action = f(
+            &mut self.flow,
+            &greeter,
+            spares.lend(&mut self.out),
+            Instant::now(),
+        );
+        if self.out.is_empty() {
+            spares.recycle(mem::take(&mut self.out));
+        }
+        shared
+            .slots
+            .update(self.id, self.flow.poll_timeout(), self.flow.is_idle());
+        if let (Some(log), Some(peer)) = (&shared.access_log, &self.peer) {
+            let answered = greeter.take_answered();
+            if !answered.is_empty() {
+                log.borrow_mut()
+                    .log(answered, Some(**peer), &shared.metrics);
+            }
+        }
+        action
+    }
+
+    /// Received bytes: counted, and handed to the flow.
+    pub fn input(&mut self, data: &[u8]) -> Action {
+        match data.is_empty() {
+            true => self.step(Flow::handle_eof),
+            false => {
+                self.shared.metrics.bytes_received.add(data.len() as u64);
+                self.step(|flow, g, out, now| flow.handle_input(g, data, out, now))
+            }
+        }
+    }
+
+    /// What the worker signalled, told to the flow (or ending the connection).
+    pub fn on_signal(&mut self, signal: Signal) -> Action {
+        match signal {
+            Signal::Timeout => self.step(Flow::handle_timeout),
+            Signal::Shed => self.end(CloseReason::Shed),
+            Signal::Shutdown => self.step(|flow, g, _, now| flow.handle_shutdown(g, now)),
+        }
+    }
+
+    /// Takes a signal the worker raised that `wanted` accepts, or registers the task.
+    pub fn poll_signal(
+        &self,
+        cx: &mut Context<'_>,
+        wanted: impl Fn(Signal) -> bool,
+    ) -> Poll<Signal> {
+        match self.shared.slots.poll(self.id, cx.waker(), wanted) {
+            Some(signal) => Poll::Ready(signal),
+            None => Poll::Pending,
+        }
+    }
+
+    /// `n` bytes of output reached the kernel: a reader that keeps reading is not stalled.
+    pub fn sent(&mut self, n: usize) {
+        self.shared.metrics.bytes_sent.add(n as u64);
+        let now = Instant::now();
+        self.flow
+            .handle_progress(&self.shared.greeter.borrow(), now);
+        self.shared
+            .slots
+            .update(self.id, self.flow.poll_timeout(), false);
+    }
+
+    /// All output written: the buffer goes back to the worker's spares.
+    pub fn written(&mut self) {
+        let out = mem::take(&mut self.out);
+        self.shared.spares.borrow_mut().recycle(out);
+    }
+
+    /// Ends the connection for a reason of the backend's (an I/O error, shedding).
+    pub fn end(&mut self, reason: CloseReason) -> Action {
+        self.reason = Some(reason);
+        Action::Abort
+    }
+
+    /// The connection is over: counted closed, for the backend's reason or the flow's.
+    pub fn finish(&mut self) {
+        self.counted = true;
+        let reason = self.reason.unwrap_or(self.flow.close_reason());
+        self.shared.metrics.closed(reason);
+    }
+}
+
+impl Drop for State {
+    /// Releases the slot and the open count however the task ends.
+    fn drop(&mut self) {
+        if !self.counted {
+            self.shared.metrics.closed(CloseReason::Shutdown);
+        }
+        self.shared.slots.remove(self.id);
+        self.shared.metrics.open.sub(1);
+    }
+}
