@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole CI: formatting, then for each feature set clippy (warnings are errors) and the
-# test suite. Feature sets: default (io_uring + tokio), io_uring only, and the crate built
-# as a non-Linux target would be (tokio only, one shared listener).
+# test suite. Feature sets: default (io_uring + tokio), with tokio-uring, io_uring only, and
+# the crate built as a non-Linux target would be (tokio only, one shared listener).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +21,10 @@ cargo test
 
 step "default features with io_uring blocked by seccomp, as Docker's default profile does"
 cargo run --quiet --example without_io_uring -- cargo test
+
+step "--features tokio-uring (the third backend: every per-backend test runs on it too)"
+cargo clippy --all-targets --features tokio-uring -- -D warnings
+cargo test --features tokio-uring
 
 step "--no-default-features (io_uring only)"
 cargo clippy --all-targets --no-default-features -- -D warnings
@@ -42,6 +46,11 @@ echo "ok: $(grep -m1 'error: greeter has no backend' <<<"$out")"
 step "documentation builds without warnings; the fuzz target compiles (as cargo-fuzz builds it)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 (cd fuzz && RUSTFLAGS="--cfg fuzzing" cargo check --quiet)
+
+step "deploy/: Kubernetes manifests (kubernetes-validate, kustomize), the seccomp profile against the calls greeter makes (strace), the image's contents under runc"
+ci/k8s.sh
+ci/seccomp-calls.sh --check
+ci/container.sh
 
 step "the /metrics exposition passes promtool check metrics"
 ci/metrics.sh

@@ -16,66 +16,98 @@ command -v strace >/dev/null || {
 cargo build --release --quiet --bin greeter --example without_io_uring
 bin=$PWD/target/release/greeter
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+# On any failure, stop what is still traced (strace ends with its child).
+trap 'for t in "$work"/*.pid; do [ -e "$t" ] && { kill -KILL "$(cat "$t")" 2>/dev/null || true; }; done; rm -rf "$work"' EXIT
 port=18590
-
-traced() { # name, command...: runs it under strace -f, the calls into $work/name.calls
-  local name=$1; shift
-  strace -f -qq -o "$work/$name.trace" "$@" 2>>"$work/$name.err" &
-  echo $!
-}
 
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return; sleep 0.05; done; echo "nothing listens on $1" >&2; exit 1; }
 
-exercise() { # port: every kind of request, then SIGTERM
+exercise() { # port: every kind of request
   local p=$1 url=http://127.0.0.1:$1
   "$bin" load "$url/" -c 8 -d 300ms >/dev/null
   "$bin" load "$url/" -c 8 -d 300ms --pipeline 16 >/dev/null
   "$bin" load "$url/" -c 8 -d 300ms --close >/dev/null
   "$bin" load "$url/greet" -c 4 -d 300ms --method POST --body name=ci --content-type application/x-www-form-urlencoded --chunked >/dev/null
   "$bin" probe "$url/healthz" >/dev/null
-  "$bin" probe "$url/metrics" >/dev/null
+  "$bin" probe "$url/metrics" >/dev/null 2>&1 || true # 404 where --metrics-listen moved it
+  # A malformed request: 400, then the half-close and linger of an error answer.
+  printf 'BAD\r\n\r\n' | timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$p; cat >&3; timeout 1 cat <&3" >/dev/null || true
   printf 'GET /nope HTTP/1.1\r\nHost: x\r\n\r\n' | timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$p; cat >&3; timeout 1 cat <&3" >/dev/null || true
 }
 
-serve() { # name, backend, extra flags...
-  local name=$1 backend=$2; shift 2
-  local pid
-  pid=$(traced "$name" "$bin" --listen 127.0.0.1:$port --backend "$backend" --workers 2 "$@")
-  wait_port $port
-  exercise $port
-  kill -TERM "$(pgrep -P "$pid")"
-  wait "$pid" || true
+greeter_under() { # pid: the greeter process among its descendants
+  local child
+  for child in $(pgrep -P "$1"); do
+    if [ "$(cat "/proc/$child/comm")" = greeter ]; then echo "$child"; return; fi
+    greeter_under "$child" && return
+  done
+  return 1
 }
 
-serve uring uring --access-log >/dev/null
-serve uring-features uring --uring-features ring-fd,no-sqarray,direct,min-wait=20
-serve tokio tokio --access-log --metrics-listen 127.0.0.1:$((port + 1)) >/dev/null
-serve raw uring --protocol raw
+# serve NAME EXERCISE COMMAND...: runs COMMAND under strace -f (the calls go to
+# $work/NAME.trace), waits for the port, runs EXERCISE, then SIGTERMs the greeter and
+# waits for strace to end.
+serve() {
+  local name=$1 exercise=$2; shift 2
+  strace -f -qq -o "$work/$name.trace" "$@" >/dev/null 2>"$work/$name.err" &
+  local tracer=$!
+  echo $tracer >"$work/$name.pid"
+  wait_port $port
+  $exercise $port
+  kill -TERM "$(greeter_under "$tracer")"
+  wait $tracer || { echo "$name: greeter did not exit cleanly"; cat "$work/$name.err"; exit 1; }
+}
+
+raw() { "$bin" load "tcp://127.0.0.1:$1" -c 8 -d 300ms >/dev/null; }
+
+serve uring exercise "$bin" --listen 127.0.0.1:$port --backend uring --workers 2 --access-log
+serve uring-features exercise "$bin" --listen 127.0.0.1:$port --backend uring --workers 2 --uring-features ring-fd,no-sqarray,direct,min-wait=20
+serve tokio exercise "$bin" --listen 127.0.0.1:$port --backend tokio --workers 2 --access-log --metrics-listen 127.0.0.1:$((port + 1))
+serve raw raw "$bin" --listen 127.0.0.1:$port --backend uring --workers 2 --protocol raw
 # io_uring blocked (as Docker's default profile does): the probe, the warning, tokio.
-pid=$(traced fallback target/release/examples/without_io_uring "$bin" --listen 127.0.0.1:$port --workers 1)
-wait_port $port; exercise $port
-kill -TERM "$(pgrep -P "$(pgrep -P "$pid")")" # strace > without_io_uring > greeter
-wait "$pid" || true
-# Socket activation and a notification socket.
+serve fallback exercise target/release/examples/without_io_uring "$bin" --listen 127.0.0.1:$port --workers 1
+# Socket activation and a notification socket (the shell that sets LISTEN_PID is traced
+# too; only what runs after it execs greeter counts).
 python3 - "$bin" "$port" "$work" <<'PY'
-import os, socket, subprocess, sys, time
+import os, socket, subprocess, sys
 bin, port, work = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 listener = socket.socket(); listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 listener.bind(("127.0.0.1", port)); listener.listen(64)
 notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); notify.bind(f"{work}/notify")
 fd = listener.fileno(); os.set_inheritable(fd, True)
-script = f'export LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=web; exec strace -f -qq -o {work}/activated.trace "$0" "$@" 3<&{fd}'
-proc = subprocess.Popen(["sh", "-c", script, bin, "--workers", "2"], pass_fds=[fd],
-                        env={**os.environ, "NOTIFY_SOCKET": f"{work}/notify"}, stderr=subprocess.DEVNULL)
+script = f'export LISTEN_PID=$$ LISTEN_FDS=1 LISTEN_FDNAMES=web; exec "$0" "$@" 3<&{fd}'
+proc = subprocess.Popen(["strace", "-f", "-qq", "-o", f"{work}/activated.trace", "sh", "-c", script, bin, "--workers", "2"],
+                        pass_fds=[fd], env={**os.environ, "NOTIFY_SOCKET": f"{work}/notify"}, stderr=subprocess.DEVNULL)
 notify.settimeout(10); notify.recv(64)
 subprocess.run([bin, "probe", f"http://127.0.0.1:{port}/"], check=True, stdout=subprocess.DEVNULL)
-proc.terminate(); proc.wait(10)
+os.kill(int(open(f"/proc/{proc.pid}/task/{proc.pid}/children").read().split()[0]), 15)
+proc.wait(10)
 PY
+# The health check's own calls: `greeter probe`, as a container's HEALTHCHECK runs it.
+strace -f -qq -o "$work/probe.trace" "$bin" probe "http://127.0.0.1:1/" >/dev/null 2>&1 || true
 
-calls=$(cat "$work"/*.trace | sed -nE 's/^[0-9]+ +([a-z0-9_]+)\(.*/\1/p; s/^[0-9]+ +<\.\.\. ([a-z0-9_]+) resumed>.*/\1/p' | sort -u)
-# strace's own fork-and-exec of the binary shows as execve; a container runtime execs it too.
-calls=$(printf '%s\n' $calls execve | sort -u)
+# The calls of greeter's processes: from their execve of greeter on, and their threads.
+calls=$(python3 - "$work"/*.trace <<'PY'
+import re, sys
+calls = set()
+for path in sys.argv[1:]:
+    ours = set()
+    for line in open(path):
+        m = re.match(r"(\d+) +(?:<\.\.\. )?([a-z0-9_]+)(?:\(| resumed>)(.*)", line)
+        if not m:
+            continue
+        pid, name, rest = m.groups()
+        if name == "execve" and re.match(r'"[^"]*/greeter"', rest):
+            ours.add(pid)
+        if pid not in ours:
+            continue
+        calls.add(name)
+        child = re.search(r"= (\d+)$", rest.strip())
+        if name in ("clone", "clone3", "fork", "vfork") and child:
+            ours.add(child.group(1))
+print("\n".join(sorted(calls)))
+PY
+)
 case "$mode" in
   "") printf '%s\n' $calls ;;
   --check)
