@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The comparative benchmark: `cargo bench --bench compare -- "$@"`, after installing the
-# tools it compares against when it can (root with apt: nginx, and wrk for --wrk).
+# The comparative benchmark: `cargo bench --features tokio-uring --bench compare -- "$@"`,
+# after installing the tools it compares against when it can (root with apt: nginx, and
+# wrk for --wrk).
 # Examples:  ci/bench.sh --quick        ci/bench.sh --wrk --duration 10s --rounds 5
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,4 +15,5 @@ if [ ${#want[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null;
     { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq "${want[@]}" >/dev/null 2>&1; } ||
     echo "could not install ${want[*]}: those peers are skipped" >&2
 fi
-exec cargo bench --bench compare -- "$@"
+# With the tokio-uring backend, so the comparison has all three I/O models.
+exec cargo bench --features tokio-uring --bench compare -- "$@"

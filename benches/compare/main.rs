@@ -129,6 +129,7 @@ impl Settings {
 
 fn main() {
     let args = Args::parse();
+    servers::stop_servers_on_signal();
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     pin_self(&args.load_cpus);
     let s = Settings::from(&args);

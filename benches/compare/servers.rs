@@ -105,14 +105,35 @@ impl ServerSpec {
 /// Runs `args` pinned to `cpus`, its output into `dir/server.log`.
 fn spawn_pinned(cpus: &str, args: &[String], dir: &Path) -> Result<Child, String> {
     let log = std::fs::File::create(dir.join("server.log")).map_err(|e| e.to_string())?;
-    Command::new("taskset")
+    let child = Command::new("taskset")
         .args(["-c", cpus])
         .args(args)
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(|e| e.to_string())?)
         .stderr(log)
         .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", args.join(" ")))
+        .map_err(|e| format!("cannot start {}: {e}", args.join(" ")))?;
+    STARTED.lock().unwrap_or_else(|e| e.into_inner()).push(child.id());
+    Ok(child)
+}
+
+/// Every server started, so a signal to the bench alone does not leave them running.
+static STARTED: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// On SIGINT or SIGTERM, stops the servers still running and exits.
+pub fn stop_servers_on_signal() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            for pid in STARTED.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+            }
+            std::process::exit(128 + signal);
+        }
+    });
 }
 
 impl Running {
@@ -163,7 +184,9 @@ impl Running {
     }
 
     pub fn stop(mut self) {
-        let pid = self.child.id().to_string();
+        let id = self.child.id();
+        STARTED.lock().unwrap_or_else(|e| e.into_inner()).retain(|&p| p != id);
+        let pid = id.to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {

@@ -8,9 +8,12 @@ use std::process::Command;
 use crate::servers::{ServerSpec, on_path};
 
 /// greeter's backends: name, `--backend` value, and the floor each is measured against.
-const BACKENDS: [(&str, &str, &str); 2] = [
-    ("greeter io_uring", "uring", "floor io_uring"),
-    ("greeter tokio", "tokio", "floor tokio"),
+const BACKENDS: [(&str, &str, Option<&str>); 3] = [
+    ("greeter io_uring", "uring", Some("floor io_uring")),
+    ("greeter tokio", "tokio", Some("floor tokio")),
+    // Only when built with the `tokio-uring` feature (ci/bench.sh does); no floor of its
+    // own: it is the comparison's third I/O model.
+    ("greeter tokio-uring", "tokio-uring", None),
 ];
 
 /// The floors: name and binary (in the `floors/` package).
@@ -46,6 +49,8 @@ fn greeter(workers: usize) -> Vec<ServerSpec> {
     for (name, backend, floor) in BACKENDS {
         let choice = match backend {
             "uring" => greeter::BackendChoice::Uring,
+            "tokio-uring" if cfg!(tokio_uring) => greeter::BackendChoice::TokioUring,
+            "tokio-uring" => continue, // not built in
             _ => greeter::BackendChoice::Tokio,
         };
         if let Err(why) = greeter::resolve(choice, "--backend") {
@@ -71,7 +76,7 @@ fn greeter(workers: usize) -> Vec<ServerSpec> {
             http,
             raw: Some(raw),
             post: true,
-            floor: Some(floor),
+            floor,
             ..ServerSpec::default()
         });
     }
