@@ -113,7 +113,10 @@ fn spawn_pinned(cpus: &str, args: &[String], dir: &Path) -> Result<Child, String
         .stderr(log)
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", args.join(" ")))?;
-    STARTED.lock().unwrap_or_else(|e| e.into_inner()).push(child.id());
+    STARTED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(child.id());
     Ok(child)
 }
 
@@ -129,7 +132,9 @@ pub fn stop_servers_on_signal() {
     std::thread::spawn(move || {
         if let Some(signal) = signals.forever().next() {
             for pid in STARTED.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-                let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+                let _ = Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status();
             }
             std::process::exit(128 + signal);
         }
@@ -185,7 +190,10 @@ impl Running {
 
     pub fn stop(mut self) {
         let id = self.child.id();
-        STARTED.lock().unwrap_or_else(|e| e.into_inner()).retain(|&p| p != id);
+        STARTED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|&p| p != id);
         let pid = id.to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
         let deadline = Instant::now() + Duration::from_secs(5);

@@ -14,8 +14,8 @@ use tokio::net::TcpStream;
 
 use super::Shared;
 use super::slots::Signal;
-use super::state::State;
-use crate::proto::{Action, CloseReason, Flow};
+use super::state::{Io, State, serve};
+use crate::proto::{Action, CloseReason};
 
 struct Conn {
     stream: TcpStream,
@@ -40,30 +40,13 @@ pub(super) async fn run(stream: TcpStream, peer: SocketAddr, shared: Rc<Shared>)
         state: State::enter(shared, peer),
         lingering: false,
     };
-    conn.serve().await;
+    serve(&mut conn).await;
     conn.state.finish();
 }
 
-impl Conn {
-    /// Serves until the connection ends.
-    async fn serve(&mut self) {
-        let mut action = self.state.first_action();
-        loop {
-            if action != Action::Abort && !self.state.out.is_empty() {
-                action = match self.write_out().await {
-                    true => self.state.step(Flow::handle_flushed),
-                    false => self.state.end(CloseReason::Error), // failed, or stalled
-                };
-                continue;
-            }
-            action = match action {
-                Action::Abort | Action::Close { linger: false } => return,
-                Action::Close { linger: true } => self.linger().await,
-                // Held input waits for the output, which is written by now.
-                Action::Hold => self.state.step(Flow::handle_flushed),
-                Action::Read => self.read().await,
-            };
-        }
+impl Io for Conn {
+    fn state(&mut self) -> &mut State {
+        &mut self.state
     }
 
     /// Waits for input or a signal, and tells the flow.
@@ -88,18 +71,6 @@ impl Conn {
             Woke::Writable(Ok(())) => Action::Read, // a read never waits for this
             Woke::Signal(signal) => self.state.on_signal(signal),
         }
-    }
-
-    /// Until the socket is ready to write or its deadline passes (other signals wait for
-    /// the next read).
-    async fn wait_writable(&self) -> Woke {
-        poll_fn(|cx| {
-            if let Poll::Ready(signal) = self.state.poll_signal(cx, |s| s == Signal::Timeout) {
-                return Poll::Ready(Woke::Signal(signal));
-            }
-            self.stream.poll_write_ready(cx).map(Woke::Writable)
-        })
-        .await
     }
 
     /// Shuts down writing once, then reads (and discards) until the peer is done.
@@ -133,5 +104,19 @@ impl Conn {
         }
         self.state.written();
         true
+    }
+}
+
+impl Conn {
+    /// Until the socket is ready to write or its deadline passes (other signals wait for
+    /// the next read).
+    async fn wait_writable(&self) -> Woke {
+        poll_fn(|cx| {
+            if let Poll::Ready(signal) = self.state.poll_signal(cx, |s| s == Signal::Timeout) {
+                return Poll::Ready(Woke::Signal(signal));
+            }
+            self.stream.poll_write_ready(cx).map(Woke::Writable)
+        })
+        .await
     }
 }

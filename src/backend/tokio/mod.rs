@@ -45,22 +45,17 @@ struct Shared {
 
 /// Starts a worker in its own thread and runtime; returns once it can accept.
 pub(crate) fn spawn(spec: WorkerSpec<'_>) -> io::Result<WorkerHandle> {
-    let WorkerSpec {
+    // epoll wakes every worker waiting on a shared listener; the first to accept wins.
+    let Taken {
         name,
         listener,
-        config,
-        greeter,
-        metrics,
-        access_log,
-        max_connections,
-        // epoll wakes every worker waiting on a shared listener; the first to accept wins.
-        shared_listener: _,
-    } = spec;
+        parts,
+        waker,
+        ..
+    } = Taken::from(spec);
     listener
         .set_nonblocking(true)
         .map_err(doing("making its listener non-blocking"))?;
-    let (tx, rx) = watch::channel(false);
-    let shutdown_timeout = config.shutdown_timeout;
     let setup = move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -73,17 +68,72 @@ pub(crate) fn spawn(spec: WorkerSpec<'_>) -> io::Result<WorkerHandle> {
         Ok(((runtime, listener), "current-thread runtime".to_owned()))
     };
     let run = move |(runtime, listener): (tokio::runtime::Runtime, TcpListener)| {
-        let shared = Rc::new(Shared::new(greeter, metrics, access_log));
-        let accept = Accept::new(max_connections, conn::run);
-        let serve = serve(listener, accept, shared, rx, shutdown_timeout);
+        let serve = parts.serve(listener, conn::run);
         tokio::task::LocalSet::new().block_on(&runtime, serve)
     };
     let (thread, setup) = start_worker(format!("greeter-tokio-{name}"), setup, run)?;
     Ok(WorkerHandle {
         thread,
-        waker: Waker::Tokio(tx),
+        waker,
         setup,
     })
+}
+
+/// A tokio-based worker's spec, taken apart: its name and listener, what its thread
+/// serves with, the waker that stops it, and the config (for backend knobs).
+struct Taken<'a> {
+    name: String,
+    listener: socket2::Socket,
+    parts: Parts,
+    waker: Waker,
+    #[cfg_attr(not(tokio_uring), allow(dead_code))]
+    config: &'a crate::config::Config,
+}
+
+impl<'a> From<WorkerSpec<'a>> for Taken<'a> {
+    fn from(spec: WorkerSpec<'a>) -> Taken<'a> {
+        let (tx, stop) = watch::channel(false);
+        let parts = Parts {
+            greeter: spec.greeter,
+            metrics: spec.metrics,
+            access_log: spec.access_log,
+            max_connections: spec.max_connections,
+            shutdown_timeout: spec.config.shutdown_timeout,
+            stop,
+        };
+        Taken {
+            name: spec.name,
+            listener: spec.listener,
+            parts,
+            waker: Waker::Tokio(tx),
+            config: spec.config,
+        }
+    }
+}
+
+/// What a worker's thread serves with.
+struct Parts {
+    greeter: Greeter,
+    metrics: Arc<WorkerMetrics>,
+    access_log: Option<AccessLog>,
+    max_connections: usize,
+    shutdown_timeout: std::time::Duration,
+    stop: watch::Receiver<bool>,
+}
+
+impl Parts {
+    /// Serves on `listener` (registered with the runtime) until stopped, each connection
+    /// a task `run` makes.
+    async fn serve<L, F, T>(self, listener: L, run: F) -> io::Result<()>
+    where
+        L: accept::Listen,
+        F: Fn(L::Stream, std::net::SocketAddr, Rc<Shared>) -> T,
+        T: std::future::Future<Output = ()> + 'static,
+    {
+        let shared = Rc::new(Shared::new(self.greeter, self.metrics, self.access_log));
+        let accept = Accept::new(self.max_connections, run);
+        serve(listener, accept, shared, self.stop, self.shutdown_timeout).await
+    }
 }
 
 impl Shared {

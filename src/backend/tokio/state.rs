@@ -151,6 +151,38 @@ impl State {
     }
 }
 
+/// A connection's socket I/O, as a tokio-based backend does it.
+pub(super) trait Io {
+    fn state(&mut self) -> &mut State;
+    /// Writes all pending output; `false` if a write failed or stalled past the deadline.
+    async fn write_out(&mut self) -> bool;
+    /// Shuts down writing once, then reads (and discards) until the peer is done.
+    async fn linger(&mut self) -> Action;
+    /// Waits for input or a worker's signal, and tells the flow.
+    async fn read(&mut self) -> Action;
+}
+
+/// Serves a connection until it ends: write what the flow produced, then do what it says.
+pub(super) async fn serve(io: &mut impl Io) {
+    let mut action = io.state().first_action();
+    loop {
+        if action != Action::Abort && !io.state().out.is_empty() {
+            action = match io.write_out().await {
+                true => io.state().step(Flow::handle_flushed),
+                false => io.state().end(CloseReason::Error), // failed, or stalled
+            };
+            continue;
+        }
+        action = match action {
+            Action::Abort | Action::Close { linger: false } => return,
+            Action::Close { linger: true } => io.linger().await,
+            // Held input waits for the output, which is written by now.
+            Action::Hold => io.state().step(Flow::handle_flushed),
+            Action::Read => io.read().await,
+        };
+    }
+}
+
 impl Drop for State {
     /// Releases the slot and the open count however the task ends.
     fn drop(&mut self) {

@@ -22,8 +22,8 @@ use tokio_uring::net::TcpStream;
 
 use super::super::Shared;
 use super::super::slots::Signal;
-use super::super::state::State;
-use crate::proto::{Action, CloseReason, Flow};
+use super::super::state::{Io, State, serve};
+use crate::proto::{Action, CloseReason};
 
 /// A worker's read buffers: each connection holds one while it lives (a read is in flight
 /// whenever it waits for input) and returns it when it closes.
@@ -73,7 +73,7 @@ pub(super) async fn run(
         buf: Some(buffers.take()),
         lingering: false,
     };
-    conn.serve().await;
+    serve(&mut conn).await;
     conn.state.finish();
     if let Some(buf) = conn.buf.take() {
         buffers.give(buf);
@@ -86,25 +86,9 @@ enum Woke<T> {
     Signal(Signal),
 }
 
-impl Conn {
-    /// Serves until the connection ends.
-    async fn serve(&mut self) {
-        let mut action = self.state.first_action();
-        loop {
-            if action != Action::Abort && !self.state.out.is_empty() {
-                action = match self.write_out().await {
-                    true => self.state.step(Flow::handle_flushed),
-                    false => self.state.end(CloseReason::Error), // failed, or stalled
-                };
-                continue;
-            }
-            action = match action {
-                Action::Abort | Action::Close { linger: false } => return,
-                Action::Close { linger: true } => self.linger().await,
-                Action::Hold => self.state.step(Flow::handle_flushed),
-                Action::Read => self.read().await,
-            };
-        }
+impl Io for Conn {
+    fn state(&mut self) -> &mut State {
+        &mut self.state
     }
 
     /// One read (kept in flight across signals the flow reads on through), and what the

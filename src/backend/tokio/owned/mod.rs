@@ -13,11 +13,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-use tokio::sync::watch;
-
-use super::Shared;
-use super::accept::{Accept, Listen, serve};
-use crate::backend::{Waker, WorkerHandle, WorkerSpec, doing, start_worker};
+use super::Taken;
+use super::accept::Listen;
+use crate::backend::{WorkerHandle, WorkerSpec, doing, start_worker};
 
 impl Listen for tokio_uring::net::TcpListener {
     type Stream = tokio_uring::net::TcpStream;
@@ -30,44 +28,35 @@ impl Listen for tokio_uring::net::TcpListener {
 
 /// Starts a worker in its own thread and tokio-uring runtime; returns once it can accept.
 pub(crate) fn spawn(spec: WorkerSpec<'_>) -> io::Result<WorkerHandle> {
-    let WorkerSpec {
+    // Its accepts are one at a time: workers on a shared listener take turns.
+    let Taken {
         name,
         listener,
+        parts,
+        waker,
         config,
-        greeter,
-        metrics,
-        access_log,
-        max_connections,
-        // Its accepts are one at a time: workers on a shared listener take turns.
-        shared_listener: _,
-    } = spec;
-    let (tx, rx) = watch::channel(false);
-    let shutdown_timeout = config.shutdown_timeout;
+    } = Taken::from(spec);
     let entries = config.uring.sq_entries;
     let buffer_size = config.uring.recv_buffer_size as usize;
     let setup = move || {
         let runtime = tokio_uring::Runtime::new(tokio_uring::builder().entries(entries))
             .map_err(doing("creating the tokio-uring runtime"))?;
-        Ok((
-            runtime,
-            "tokio-uring runtime, ring driven by epoll".to_owned(),
-        ))
+        let flavour = "tokio-uring runtime, ring driven by epoll";
+        Ok((runtime, flavour.to_owned()))
     };
     let run = move |runtime: tokio_uring::Runtime| {
-        let shared = Rc::new(Shared::new(greeter, metrics, access_log));
         let buffers = Rc::new(conn::Buffers::new(buffer_size));
         let run = move |stream, peer, shared| conn::run(stream, peer, shared, Rc::clone(&buffers));
         runtime.block_on(async move {
             // Registering the listener needs the runtime's context.
             let listener = tokio_uring::net::TcpListener::from_std(listener.into());
-            let accept = Accept::new(max_connections, run);
-            serve(listener, accept, shared, rx, shutdown_timeout).await
+            parts.serve(listener, run).await
         })
     };
     let (thread, setup) = start_worker(format!("greeter-tokio-uring-{name}"), setup, run)?;
     Ok(WorkerHandle {
         thread,
-        waker: Waker::Tokio(tx),
+        waker,
         setup,
     })
 }
