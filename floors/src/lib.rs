@@ -17,7 +17,9 @@ pub fn port() -> u16 {
         Some("--port") => args.get(1),
         _ => args.first(),
     };
-    value.and_then(|v| v.parse().ok()).expect("usage: floor --port N")
+    value
+        .and_then(|v| v.parse().ok())
+        .expect("usage: floor --port N")
 }
 
 /// A listener on 127.0.0.1:`port`, non-blocking if asked.

@@ -39,7 +39,10 @@ fn main() {
 }
 
 fn watch(epoll: RawFd, fd: RawFd, events: u32) {
-    let mut event = libc::epoll_event { events, u64: fd as u64 };
+    let mut event = libc::epoll_event {
+        events,
+        u64: fd as u64,
+    };
     // SAFETY: `event` is a valid epoll_event for the duration of the call.
     let r = unsafe { libc::epoll_ctl(epoll, libc::EPOLL_CTL_ADD, fd, &mut event) };
     assert_eq!(r, 0, "epoll_ctl failed");
@@ -48,15 +51,29 @@ fn watch(epoll: RawFd, fd: RawFd, events: u32) {
 fn accept_all(epoll: RawFd, listener: RawFd, conns: &mut Vec<Conn>) {
     loop {
         // SAFETY: no address is asked for; the result is checked.
-        let fd = unsafe { libc::accept4(listener, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) };
+        let fd = unsafe {
+            libc::accept4(
+                listener,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            )
+        };
         if fd < 0 {
             return;
         }
         if conns.len() <= fd as usize {
             conns.resize_with(fd as usize + 1, Conn::default);
         }
-        conns[fd as usize] = Conn { open: true, ..Conn::default() };
-        watch(epoll, fd, (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32);
+        conns[fd as usize] = Conn {
+            open: true,
+            ..Conn::default()
+        };
+        watch(
+            epoll,
+            fd,
+            (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
+        );
     }
 }
 
@@ -90,7 +107,14 @@ fn read_all(fd: RawFd, conn: &mut Conn, buf: &mut [u8]) -> bool {
 fn flush(fd: RawFd, conn: &mut Conn) -> bool {
     while !conn.pending.is_empty() {
         // SAFETY: `pending` is valid for `len` bytes the kernel reads.
-        let n = unsafe { libc::send(fd, conn.pending.as_ptr().cast(), conn.pending.len(), libc::MSG_NOSIGNAL) };
+        let n = unsafe {
+            libc::send(
+                fd,
+                conn.pending.as_ptr().cast(),
+                conn.pending.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        };
         if n < 0 {
             return std::io::Error::last_os_error().kind() == std::io::ErrorKind::WouldBlock;
         }

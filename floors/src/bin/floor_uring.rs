@@ -48,7 +48,12 @@ fn main() {
         .expect("an io_uring");
     let mut bufs = Buffers::register(&ring);
     let mut conns: Vec<Conn> = Vec::new();
-    push(&mut ring, opcode::AcceptMulti::new(Fd(listener.as_raw_fd())).build().user_data(ACCEPT));
+    push(
+        &mut ring,
+        opcode::AcceptMulti::new(Fd(listener.as_raw_fd()))
+            .build()
+            .user_data(ACCEPT),
+    );
     let mut cqes: Vec<cqueue::Entry> = Vec::with_capacity(4096);
     loop {
         ring.submit_and_wait(1).expect("io_uring_enter");
@@ -59,7 +64,13 @@ fn main() {
     }
 }
 
-fn on_completion(ring: &mut IoUring, bufs: &mut Buffers, conns: &mut Vec<Conn>, cqe: &cqueue::Entry, listener: i32) {
+fn on_completion(
+    ring: &mut IoUring,
+    bufs: &mut Buffers,
+    conns: &mut Vec<Conn>,
+    cqe: &cqueue::Entry,
+    listener: i32,
+) {
     let fd = (cqe.user_data() & 0xFFFF_FFFF) as i32;
     match cqe.user_data() & !0xFFFF_FFFF {
         ACCEPT => accepted(ring, conns, cqe, listener),
@@ -71,7 +82,12 @@ fn on_completion(ring: &mut IoUring, bufs: &mut Buffers, conns: &mut Vec<Conn>, 
 
 fn accepted(ring: &mut IoUring, conns: &mut Vec<Conn>, cqe: &cqueue::Entry, listener: i32) {
     if !cqueue::more(cqe.flags()) {
-        push(ring, opcode::AcceptMulti::new(Fd(listener)).build().user_data(ACCEPT));
+        push(
+            ring,
+            opcode::AcceptMulti::new(Fd(listener))
+                .build()
+                .user_data(ACCEPT),
+        );
     }
     let fd = cqe.result();
     if fd < 0 {
@@ -86,7 +102,12 @@ fn accepted(ring: &mut IoUring, conns: &mut Vec<Conn>, cqe: &cqueue::Entry, list
 
 fn recv(ring: &mut IoUring, conn: &mut Conn, fd: i32) {
     conn.receiving = true;
-    push(ring, opcode::RecvMulti::new(Fd(fd), GROUP).build().user_data(RECV | fd as u64));
+    push(
+        ring,
+        opcode::RecvMulti::new(Fd(fd), GROUP)
+            .build()
+            .user_data(RECV | fd as u64),
+    );
 }
 
 fn received(ring: &mut IoUring, bufs: &mut Buffers, conn: &mut Conn, fd: i32, cqe: &cqueue::Entry) {
@@ -163,12 +184,29 @@ impl Buffers {
     fn register(ring: &IoUring) -> Buffers {
         let size = usize::from(BUFFERS) * std::mem::size_of::<BufRingEntry>();
         // SAFETY: an anonymous private mapping aliases nothing; the result is checked.
-        let entries = unsafe { libc::mmap(std::ptr::null_mut(), size, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0) };
+        let entries = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
         assert_ne!(entries, libc::MAP_FAILED, "mmap");
-        let mut bufs = Buffers { entries: entries.cast(), memory: vec![0; usize::from(BUFFERS) * BUFFER_SIZE], tail: 0 };
+        let mut bufs = Buffers {
+            entries: entries.cast(),
+            memory: vec![0; usize::from(BUFFERS) * BUFFER_SIZE],
+            tail: 0,
+        };
         (0..BUFFERS).for_each(|bid| bufs.publish(bid));
         // SAFETY: the mapping holds `BUFFERS` entries and lives for the whole process.
-        unsafe { ring.submitter().register_buf_ring_with_flags(entries as u64, BUFFERS, GROUP, 0) }.expect("register the buffer ring");
+        unsafe {
+            ring.submitter()
+                .register_buf_ring_with_flags(entries as u64, BUFFERS, GROUP, 0)
+        }
+        .expect("register the buffer ring");
         bufs
     }
 

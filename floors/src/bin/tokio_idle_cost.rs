@@ -10,9 +10,15 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 
 fn main() {
-    let count: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(8000);
+    let count: usize = std::env::args()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(8000);
     for mode in ["registered", "task"] {
-        println!("{mode}: {} B per idle connection ({count})", measure(mode, count));
+        println!(
+            "{mode}: {} B per idle connection ({count})",
+            measure(mode, count)
+        );
     }
 }
 
@@ -26,7 +32,9 @@ fn measure(mode: &'static str, count: usize) -> u64 {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("an address");
         let clients = std::thread::spawn(move || {
-            let held: Vec<StdStream> = (0..count).map(|_| StdStream::connect(addr).expect("connect")).collect();
+            let held: Vec<StdStream> = (0..count)
+                .map(|_| StdStream::connect(addr).expect("connect"))
+                .collect();
             std::thread::sleep(Duration::from_secs(2));
             drop(held);
         });
