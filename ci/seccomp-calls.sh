@@ -61,7 +61,7 @@ serve() {
 raw() { "$bin" load "tcp://127.0.0.1:$1" -c 8 -d 300ms >/dev/null; }
 
 serve uring exercise "$bin" --listen 127.0.0.1:$port --backend uring --workers 2 --access-log
-serve uring-features exercise "$bin" --listen 127.0.0.1:$port --backend uring --workers 2 --uring-features ring-fd,no-sqarray,direct,min-wait=20
+serve uring-features exercise "$bin" --listen 127.0.0.1:$port --backend uring --workers 2 --uring-features ring-fd,no-sqarray,direct,bundle,min-wait=20
 serve tokio exercise "$bin" --listen 127.0.0.1:$port --backend tokio --workers 2 --access-log --metrics-listen 127.0.0.1:$((port + 1))
 serve raw raw "$bin" --listen 127.0.0.1:$port --backend uring --workers 2 --protocol raw
 # io_uring blocked (as Docker's default profile does): the probe, the warning, tokio.

@@ -170,8 +170,8 @@ pub struct ServeArgs {
     /// io_uring: submission queue entries (the completion queue gets 4x).
     #[arg(long, env = "GREETER_SQ_ENTRIES", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(8..=32768))]
     sq_entries: u32,
-    /// io_uring: newer kernel features, all off by default (none measured a gain):
-    /// `ring-fd`, `no-sqarray`, `direct`, `min-wait=US`; `off-NAME` turns one off.
+    /// io_uring: newer kernel features, comma-separated: `ring-fd`, `no-sqarray`, `direct`,
+    /// `bundle` (on by default), `min-wait=US`; `off-NAME` turns one off (`off-bundle`).
     #[arg(long, env = "GREETER_URING_FEATURES", default_value = "")]
     uring_features: greeter::UringFeatures,
     /// Serve /metrics on this address instead of the main one (an admin port).

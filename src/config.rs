@@ -30,8 +30,8 @@ pub enum Metrics {
 }
 
 /// Newer io_uring features; each is used only where the kernel has it (the setup falls
-/// back without it). The defaults are what a paired measurement kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// back without it). The defaults are what a paired measurement kept: bundles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UringFeatures {
     /// Register the ring's descriptor, so `io_uring_enter` skips a lookup (5.18).
     pub ring_fd: bool,
@@ -43,6 +43,21 @@ pub struct UringFeatures {
     /// skip the descriptor lookup (5.19). Not with an access log (it asks each peer's
     /// address of a descriptor).
     pub direct: bool,
+    /// Bundle receives: one completion for all the buffers the waiting bytes fill,
+    /// instead of one per buffer (6.10).
+    pub bundle: bool,
+}
+
+impl Default for UringFeatures {
+    fn default() -> Self {
+        UringFeatures {
+            ring_fd: false,
+            no_sqarray: false,
+            min_wait_us: 0,
+            direct: false,
+            bundle: true,
+        }
+    }
 }
 
 impl std::str::FromStr for UringFeatures {
@@ -65,8 +80,9 @@ impl std::str::FromStr for UringFeatures {
                 None if name == "ring-fd" => f.ring_fd = on,
                 None if name == "no-sqarray" => f.no_sqarray = on,
                 None if name == "direct" => f.direct = on,
+                None if name == "bundle" => f.bundle = on,
                 _ => {
-                    let known = "ring-fd, no-sqarray, direct, min-wait=US";
+                    let known = "ring-fd, no-sqarray, direct, bundle, min-wait=US";
                     return Err(format!("`{item}`: the features are {known}"));
                 }
             }

@@ -242,8 +242,10 @@ impl Engine {
             ..
         } = self;
         let data = ring.checkout(bid, len);
+        // The load's ring receives without bundles: one buffer, so nothing is joined.
+        let mut joined = Vec::new();
         conns[slot].client.on_input(
-            &data,
+            data.contiguous(&mut joined),
             &mut Judge {
                 plan: &job.plan,
                 now_ns: *now,

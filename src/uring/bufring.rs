@@ -5,10 +5,15 @@
 //! checked out to exactly one reader ([`Checkout`]), whose `Drop` hands it back exactly
 //! once. A reported buffer nobody claims goes back at the next [`BufRing::reclaim`], so no
 //! caller can leak one. `state` records which, and is checked.
+//!
+//! A bundle receive (`IORING_RECVSEND_BUNDLE`) fills several buffers with one completion,
+//! which names only the first; the kernel takes buffers in ring order, so the others are
+//! the entries published after the first one's. They stay readable there: an entry is
+//! rewritten only by the publish `count` places later, and the bundle's own buffers, not
+//! yet handed back, are what keeps the tail from getting that far.
 #![allow(unsafe_code)]
 
 use std::io;
-use std::ops::Deref;
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU16, Ordering};
 
@@ -62,6 +67,10 @@ pub struct BufRing {
     state: Vec<State>,
     /// Buffers in `State::Reported`, to reclaim.
     reported: Vec<u16>,
+    /// The ring position each buffer was last published at.
+    position: Vec<u16>,
+    /// A bundle's buffers, gathered before handing them back.
+    returning: Vec<u16>,
     group: u16,
 }
 
@@ -100,6 +109,8 @@ impl BufRing {
             tail: 0,
             state: vec![State::CheckedOut; count.into()],
             reported: Vec::new(),
+            position: vec![0; count.into()],
+            returning: Vec::new(),
             group,
         };
         (0..count).for_each(|bid| ring.publish(bid));
@@ -119,34 +130,68 @@ impl BufRing {
         self.group
     }
 
-    /// A completion reported buffer `bid` filled: it is ours until claimed or reclaimed.
-    pub fn report(&mut self, bid: u16) {
+    /// A completion with result `result` reported buffer `bid`, the first of as many as
+    /// the bytes fill (more than one only for a bundle): ours until claimed or reclaimed.
+    pub fn report(&mut self, bid: u16, result: i32) {
         assert!(
             bid < self.count,
             "kernel reported buffer {bid} of {}",
             self.count
         );
-        let state = &mut self.state[usize::from(bid)];
-        assert_eq!(*state, State::Kernel, "buffer {bid} reported twice");
-        *state = State::Reported;
-        self.reported.push(bid);
+        let filled = self.buffers_for(usize::try_from(result).unwrap_or(0));
+        for i in 0..filled {
+            let bid = self.nth(bid, i);
+            let state = &mut self.state[usize::from(bid)];
+            assert_eq!(*state, State::Kernel, "buffer {bid} reported twice");
+            *state = State::Reported;
+            self.reported.push(bid);
+        }
     }
 
-    /// Claims reported buffer `bid`, filled with `len` bytes.
+    /// Claims the reported buffers a completion filled with `len` bytes, `bid` first.
     pub fn checkout(&mut self, bid: u16, len: usize) -> Checkout<'_> {
-        assert!(len <= self.size as usize, "buffer {bid} with {len} bytes");
-        let state = &mut self.state[usize::from(bid)];
-        assert_eq!(
-            *state,
-            State::Reported,
-            "buffer {bid} claimed but not reported"
-        );
-        *state = State::CheckedOut;
+        let buffers = self.buffers_for(len);
+        assert!(buffers <= self.count, "buffer {bid} with {len} bytes");
+        for i in 0..buffers {
+            let bid = self.nth(bid, i);
+            let state = &mut self.state[usize::from(bid)];
+            assert_eq!(
+                *state,
+                State::Reported,
+                "buffer {bid} claimed but not reported"
+            );
+            *state = State::CheckedOut;
+        }
         Checkout {
             ring: self,
             bid,
             len,
         }
+    }
+
+    /// Buffers `len` received bytes fill: at least the one a completion names.
+    fn buffers_for(&self, len: usize) -> u16 {
+        let buffers = len.div_ceil(self.size as usize).max(1);
+        u16::try_from(buffers).unwrap_or(u16::MAX)
+    }
+
+    /// The `i`th buffer of a bundle starting at `first`: the entry `i` places after the
+    /// one `first` was published in.
+    fn nth(&self, first: u16, i: u16) -> u16 {
+        if i == 0 {
+            return first;
+        }
+        let index = self.position[usize::from(first)].wrapping_add(i) & (self.count - 1);
+        // SAFETY: `index < count`, inside the entries mapping. The kernel consumed this entry into the bundle before posting its completion and no longer writes it; we rewrite it only `count` publishes after it was written, which the bundle's unreturned buffers prevent (see the module comment).
+        let entry = unsafe {
+            &*self
+                .entries
+                .ptr
+                .as_ptr()
+                .cast::<BufRingEntry>()
+                .add(index.into())
+        };
+        entry.bid()
     }
 
     /// Hands every reported, unclaimed buffer back to the kernel.
@@ -164,6 +209,7 @@ impl BufRing {
         let state = std::mem::replace(&mut self.state[usize::from(bid)], State::Kernel);
         assert_eq!(state, State::CheckedOut, "buffer {bid} published twice");
         let index = usize::from(self.tail & (self.count - 1));
+        self.position[usize::from(bid)] = self.tail;
         let addr = self.buffer_ptr(bid) as u64;
         // SAFETY: `index < count`, inside the entries mapping; the kernel reads entries only below the published tail, which does not cover `index` until the store below.
         let entry = unsafe { &mut *self.entries.ptr.as_ptr().cast::<BufRingEntry>().add(index) };
@@ -196,17 +242,40 @@ pub struct Checkout<'a> {
     len: usize,
 }
 
-impl Deref for Checkout<'_> {
-    type Target = [u8];
+impl Checkout<'_> {
+    /// The received bytes, buffer by buffer.
+    pub fn pieces(&self) -> impl Iterator<Item = &[u8]> {
+        let size = self.ring.size as usize;
+        (0..self.ring.buffers_for(self.len)).map(move |i| {
+            let bid = self.ring.nth(self.bid, i);
+            let len = (self.len - usize::from(i) * size).min(size);
+            // SAFETY: the buffer is checked out (`State::CheckedOut`), so the kernel does not write it until `publish` in our `Drop`; `len` is at most the buffer size.
+            unsafe { std::slice::from_raw_parts(self.ring.buffer_ptr(bid), len) }
+        })
+    }
 
-    fn deref(&self) -> &[u8] {
-        // SAFETY: the buffer is checked out (`State::CheckedOut`), so the kernel does not write it until `publish` in our `Drop`; `len` was checked against the buffer size.
-        unsafe { std::slice::from_raw_parts(self.ring.buffer_ptr(self.bid), self.len) }
+    /// The received bytes in one slice: the buffer itself, or for a bundle, the buffers
+    /// copied into `joined`.
+    pub fn contiguous<'s>(&'s self, joined: &'s mut Vec<u8>) -> &'s [u8] {
+        let mut pieces = self.pieces();
+        let first = pieces.next().unwrap_or_default();
+        if first.len() == self.len {
+            return first;
+        }
+        joined.clear();
+        joined.extend_from_slice(first);
+        pieces.for_each(|piece| joined.extend_from_slice(piece));
+        joined
     }
 }
 
 impl Drop for Checkout<'_> {
     fn drop(&mut self) {
-        self.ring.publish(self.bid);
+        let ring = &mut *self.ring;
+        let mut returning = std::mem::take(&mut ring.returning);
+        // Gathered first: publishing rewrites entries, including (a lap later) these.
+        returning.extend((0..ring.buffers_for(self.len)).map(|i| ring.nth(self.bid, i)));
+        returning.drain(..).for_each(|bid| ring.publish(bid));
+        ring.returning = returning;
     }
 }

@@ -152,6 +152,9 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
         if features.min_wait_us > 0 && ring.uring.params().is_feature_min_timeout() {
             ring.setup = ring.setup.min_wait(features.min_wait_us);
         }
+        if features.recv_bundle && ring.uring.params().is_feature_recvsend_bundle() {
+            ring.setup = ring.setup.recv_bundle();
+        }
         Ok(ring)
     }
 
@@ -198,8 +201,9 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
         Ok(())
     }
 
-    /// Claims a filled receive buffer a completion of this turn reported; dropping the
-    /// guard returns it to the kernel.
+    /// Claims the receive buffers a completion of this turn reported (`len` bytes from
+    /// buffer `bid` on: several for a bundle); dropping the guard returns them to the
+    /// kernel.
     pub fn checkout(&mut self, bid: u16, len: usize) -> Checkout<'_> {
         self.buffers().checkout(bid, len)
     }
@@ -238,10 +242,15 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
         if self.direct { 0 } else { libc::SOCK_CLOEXEC }
     }
 
-    /// Receives into the registered buffer ring until cancelled or out of buffers.
+    /// Receives into the registered buffer ring until cancelled or out of buffers; with
+    /// bundles on, a completion may fill several buffers (see [`Ring::checkout`]).
     pub fn recv_multi(&mut self, on: Target, token: Token<K>) -> io::Result<()> {
         let group = self.buffers().group();
-        let entry = on!(on, |t| opcode::RecvMulti::new(t, group).build());
+        let entry = if self.setup.is_recv_bundle() {
+            on!(on, |t| opcode::RecvMultiBundle::new(t, group).build())
+        } else {
+            on!(on, |t| opcode::RecvMulti::new(t, group).build())
+        };
         let entry = entry.user_data(token.encode(Class::Plain));
         // SAFETY: the kernel writes only into buffers of the registered group, which `self` owns and keeps mapped while any operation is in flight (see `Drop`).
         unsafe { self.push_counted(&entry) }
@@ -364,7 +373,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
             *completions += 1;
             let flags = cqe.flags();
             if let (Some(bid), Some(bufs)) = (cqueue::buffer_select(flags), bufs.as_mut()) {
-                bufs.report(bid);
+                bufs.report(bid, cqe.result());
             }
             let user_data = cqe.user_data();
             if token::class_of(user_data) != Class::Ignore && !cqueue::more(flags) {

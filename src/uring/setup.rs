@@ -18,6 +18,9 @@ pub struct Features {
     /// Wait this many microseconds for a batch of completions before returning with
     /// fewer (`min_wait_usec`, 6.12); 0 returns as soon as one is there.
     pub min_wait_us: u32,
+    /// Bundle receives (`IORING_RECVSEND_BUNDLE`, 6.10): one completion for as many
+    /// provided buffers as the bytes waiting fill.
+    pub recv_bundle: bool,
 }
 
 /// The setup flags and features a ring runs with, named as the kernel names them.
@@ -28,6 +31,7 @@ pub struct Setup {
     ring_fd: bool,
     min_wait_us: u32,
     direct: bool,
+    recv_bundle: bool,
 }
 
 impl Setup {
@@ -52,6 +56,17 @@ impl Setup {
         }
     }
 
+    pub(super) fn recv_bundle(self) -> Setup {
+        Setup {
+            recv_bundle: true,
+            ..self
+        }
+    }
+
+    pub(super) fn is_recv_bundle(self) -> bool {
+        self.recv_bundle
+    }
+
     /// Microseconds a wait for completions may take to gather a batch.
     pub(super) fn min_wait_us(self) -> u32 {
         self.min_wait_us
@@ -73,6 +88,9 @@ impl fmt::Display for Setup {
         if self.direct {
             f.write_str("|DIRECT_DESCRIPTORS")?;
         }
+        if self.recv_bundle {
+            f.write_str("|RECV_BUNDLE")?;
+        }
         Ok(())
     }
 }
@@ -85,6 +103,7 @@ pub(super) const PLAIN: Setup = Setup {
     ring_fd: false,
     min_wait_us: 0,
     direct: false,
+    recv_bundle: false,
 };
 
 type Configure = fn(&mut io_uring::Builder);
@@ -130,6 +149,7 @@ pub fn build(sq_entries: u32, features: Features) -> io::Result<(IoUring, Setup)
                     ring_fd: false,
                     min_wait_us: 0,
                     direct: false,
+                    recv_bundle: false,
                 };
                 return Ok((ring, setup));
             }

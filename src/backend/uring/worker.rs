@@ -69,6 +69,8 @@ pub(super) struct Worker {
     access_log: Option<AccessLog>,
     /// Peer addresses by slot, looked up at accept only when there is an access log.
     peers: Vec<Option<std::net::SocketAddr>>,
+    /// A bundle receive's buffers, joined for the flow.
+    joined: Vec<u8>,
 }
 
 impl Worker {
@@ -96,6 +98,7 @@ impl Worker {
             metrics,
             access_log: parts.access_log,
             peers: Vec::new(),
+            joined: Vec::new(),
         })
     }
 
@@ -216,12 +219,14 @@ impl Worker {
             greeter,
             spares,
             now,
+            joined,
             ..
         } = self;
         let conn = &mut conns[slot];
         let data = ring.checkout(bid, len);
         let out = spares.lend(&mut conn.out);
-        conn.flow.handle_input(greeter, &data, out, *now)
+        conn.flow
+            .handle_input(greeter, data.contiguous(joined), out, *now)
     }
 
     /// Runs a flow step that may produce output.
@@ -480,6 +485,7 @@ fn ring_for(parts: &Parts) -> io::Result<Ring<Op>> {
         ring_fd: f.ring_fd,
         no_sqarray: f.no_sqarray,
         min_wait_us: f.min_wait_us,
+        recv_bundle: f.bundle,
     };
     let mut ring = Ring::new(u.sq_entries, features).map_err(doing("setting up its ring"))?;
     ring.register_buffers(0, u.recv_buffers, u.recv_buffer_size)
