@@ -160,9 +160,9 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
 
     fn from_parts(uring: IoUring, setup: Setup) -> Self {
         let uring = Box::new(uring);
+        let borrowed = uring.submitter();
         // SAFETY: the submitter borrows the boxed ring, which stays at its address, is reached only through shared references from here on, and is dropped after the submitter (see `Drop`).
-        let submitter =
-            unsafe { mem::transmute::<Submitter<'_>, Submitter<'static>>(uring.submitter()) };
+        let submitter = unsafe { mem::transmute::<Submitter<'_>, Submitter<'static>>(borrowed) };
         Ring {
             submitter: ManuallyDrop::new(submitter),
             uring: ManuallyDrop::new(uring),
