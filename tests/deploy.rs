@@ -11,7 +11,7 @@ use std::thread;
 use std::time::Instant;
 
 use greeter::BackendChoice;
-use support::child::{Greeter, command};
+use support::child::{Greeter, child_args, command};
 use support::*;
 
 fn probe(url: &str, extra: &[&str]) -> Output {
@@ -173,38 +173,33 @@ fn quota_group(cpus: u64) -> Option<std::path::PathBuf> {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_blocked_call_is_named_at_start() {
-    let cases: [(&str, i64, &str); 3] = [
+    let cases: [(BackendChoice, i64, &str); 3] = [
         (
-            "tokio",
+            BackendChoice::Tokio,
             libc::SYS_epoll_create1,
             "cannot start a worker: creating the tokio runtime (epoll): Operation not permitted (os error 1)",
         ),
         (
-            "uring",
+            BackendChoice::Uring,
             libc::SYS_eventfd2,
             "cannot start a worker: creating its wake-up eventfd: Operation not permitted (os error 1)",
         ),
         (
-            "uring",
+            BackendChoice::Uring,
             libc::SYS_bind,
             "cannot listen on 127.0.0.1:0: Operation not permitted (os error 1)",
         ),
     ];
     for (backend, call, want) in cases {
-        if backend == "uring" && greeter::resolve(BackendChoice::Uring, "--backend").is_err() {
+        if backend == BackendChoice::Uring
+            && greeter::resolve(BackendChoice::Uring, "--backend").is_err()
+        {
             continue;
         }
-        if backend == "tokio" && !cfg!(feature = "tokio") {
+        if backend == BackendChoice::Tokio && !cfg!(feature = "tokio") {
             continue; // io_uring only: `--backend tokio` is refused before any call
         }
-        let args = [
-            "--listen",
-            "127.0.0.1:0",
-            "--backend",
-            backend,
-            "--workers",
-            "1",
-        ];
+        let args = child_args(backend, &[]);
         let spawn = |c| support::seccomp::spawn_with_blocked(c, &[call]);
         let mut g = Greeter::spawn_with(command(&args, &[]), spawn);
         let line = g.wait_for_line("greeter: error:");
@@ -212,7 +207,7 @@ fn a_blocked_call_is_named_at_start() {
         assert_eq!(
             line,
             format!("greeter: error: {want}"),
-            "{backend}, call {call}"
+            "{backend:?}, call {call}"
         );
     }
 }

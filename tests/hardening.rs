@@ -11,26 +11,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use greeter::BackendChoice;
-use support::child::{Greeter, command};
+use support::child::{Greeter, child_args, command};
 use support::*;
-
-/// Flags for a one-worker `greeter` child on `backend`, plus `extra`.
-fn child_args<'a>(backend: BackendChoice, extra: &[&'a str]) -> Vec<&'a str> {
-    let name = backend_flag(backend);
-    [
-        [
-            "--listen",
-            "127.0.0.1:0",
-            "--workers",
-            "1",
-            "--backend",
-            name,
-        ]
-        .as_slice(),
-        extra,
-    ]
-    .concat()
-}
 
 /// A connection that has sent one request and read its answer.
 fn answered(addr: SocketAddr) -> TcpStream {

@@ -8,21 +8,11 @@ use std::io::Write;
 use std::process::Stdio;
 
 use greeter::BackendChoice;
-use support::child::{Greeter, command};
+use support::child::{Greeter, child_args, command};
 use support::*;
 
 fn json_logs_carry_the_start_up_fields(backend: BackendChoice) {
-    let flag = backend_flag(backend);
-    let args = [
-        "--listen",
-        "127.0.0.1:0",
-        "--workers",
-        "1",
-        "--backend",
-        flag,
-        "--log-format",
-        "json",
-    ];
+    let args = child_args(backend, &["--log-format", "json"]);
     let mut g = Greeter::start(&args, &[]);
     let line = g.wait_for_line("greeter serving");
     let event: serde_json::Value = serde_json::from_str(&line).expect("a JSON object per line");
@@ -44,14 +34,7 @@ fn json_logs_carry_the_start_up_fields(backend: BackendChoice) {
 }
 
 fn text_logs_have_no_colour_codes_off_a_terminal(backend: BackendChoice) {
-    let args = [
-        "--listen",
-        "127.0.0.1:0",
-        "--workers",
-        "1",
-        "--backend",
-        backend_flag(backend),
-    ];
+    let args = child_args(backend, &[]);
     let mut cmd = command(&args, &[]);
     cmd.env_remove("NO_COLOR"); // only the terminal check may keep colours out
     let mut g = Greeter::spawn_with(cmd, |mut c| c.spawn());
@@ -63,17 +46,7 @@ fn text_logs_have_no_colour_codes_off_a_terminal(backend: BackendChoice) {
 }
 
 fn metrics_flags_on_the_command_line(backend: BackendChoice) {
-    let flag = backend_flag(backend);
-    let args = [
-        "--listen",
-        "127.0.0.1:0",
-        "--workers",
-        "1",
-        "--backend",
-        flag,
-        "--metrics-listen",
-        "127.0.0.1:0",
-    ];
+    let args = child_args(backend, &["--metrics-listen", "127.0.0.1:0"]);
     let mut g = Greeter::start(&args, &[]);
     let line = g.wait_for_line("greeter serving");
     let admin = line
@@ -88,15 +61,7 @@ fn metrics_flags_on_the_command_line(backend: BackendChoice) {
     );
     let main = support::child::address_in(&line);
     assert!(exchange(main, b"GET /metrics HTTP/1.0\r\n\r\n").starts_with("HTTP/1.1 404 "));
-    let args = [
-        "--listen",
-        "127.0.0.1:0",
-        "--workers",
-        "1",
-        "--backend",
-        flag,
-        "--no-metrics",
-    ];
+    let args = child_args(backend, &["--no-metrics"]);
     let mut g = Greeter::start(&args, &[]);
     let addr = g.address();
     assert!(exchange(addr, b"GET /metrics HTTP/1.0\r\n\r\n").starts_with("HTTP/1.1 404 "));
@@ -105,15 +70,7 @@ fn metrics_flags_on_the_command_line(backend: BackendChoice) {
 /// Standard output is a pipe nobody reads: once its buffer fills, the access log's writer
 /// blocks, its queue fills, and lines are dropped, while every request is answered.
 fn an_access_log_that_cannot_keep_up_drops_lines_not_requests(backend: BackendChoice) {
-    let args = [
-        "--listen",
-        "127.0.0.1:0",
-        "--workers",
-        "1",
-        "--backend",
-        backend_flag(backend),
-        "--access-log",
-    ];
+    let args = child_args(backend, &["--access-log"]);
     let mut cmd = command(&args, &[]);
     cmd.stdout(Stdio::piped()); // never read
     let mut g = Greeter::spawn_with(cmd, |mut c| c.spawn());

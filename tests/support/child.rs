@@ -6,7 +6,27 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::WAIT;
+use greeter::BackendChoice;
+
+use super::{WAIT, backend_flag};
+
+/// Flags for a one-worker `greeter` child on `backend`, plus `extra`.
+pub fn child_args<'a>(backend: BackendChoice, extra: &[&'a str]) -> Vec<&'a str> {
+    let name = backend_flag(backend);
+    [
+        [
+            "--listen",
+            "127.0.0.1:0",
+            "--workers",
+            "1",
+            "--backend",
+            name,
+        ]
+        .as_slice(),
+        extra,
+    ]
+    .concat()
+}
 
 /// A running `greeter` child, killed if the test fails before it exits.
 pub struct Greeter {
