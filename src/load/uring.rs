@@ -14,7 +14,7 @@ use super::Job;
 use super::client::{Client, Judge, Outcome};
 use super::report::Stats;
 use crate::uring::{
-    Completion, Features, Generation, OpKind, Ring, SendCursor, Socket, Target, Token,
+    Claim, Completion, Features, Generation, OpKind, Ring, SendCursor, Socket, Target, Token,
 };
 
 /// What the engine's submissions are for.
@@ -195,7 +195,7 @@ impl Engine {
             self.conns[slot].receiving = false;
         }
         let outcome = match c.result {
-            n if n > 0 => self.feed(slot, c.buffer(), n as usize),
+            n if n > 0 => self.feed(slot, c.buffers(), n as usize),
             0 => {
                 let Engine {
                     conns,
@@ -231,8 +231,10 @@ impl Engine {
         }
     }
 
-    fn feed(&mut self, slot: usize, bid: Option<u16>, len: usize) -> Outcome {
-        let Some(bid) = bid else { return Outcome::Keep };
+    fn feed(&mut self, slot: usize, claim: Option<Claim>, len: usize) -> Outcome {
+        let Some(claim) = claim else {
+            return Outcome::Keep;
+        };
         let Engine {
             ring,
             conns,
@@ -241,7 +243,7 @@ impl Engine {
             now,
             ..
         } = self;
-        let data = ring.checkout(bid, len);
+        let data = ring.checkout(claim, len);
         // The load's ring receives without bundles: one buffer, so nothing is joined.
         let mut joined = Vec::new();
         conns[slot].client.on_input(
@@ -341,8 +343,7 @@ impl Engine {
     fn drop_socket(&mut self, slot: usize) {
         let conn = &mut self.conns[slot];
         if let Some(fd) = conn.fd.take() {
-            // A refused cancel leaves the operations to end with the socket's reset.
-            let _ = self.ring.cancel_fd(Target::Fd(fd.as_raw_fd()));
+            self.ring.cancel_fd(Target::Fd(fd.as_raw_fd()));
             self.ring.close(Socket::Fd(fd));
         }
         conn.out.clear();

@@ -174,11 +174,29 @@ const URING_TOTALS: [Total; 3] = [
     ),
 ];
 
+/// The io_uring backend's gauges, per worker: what the chaos test reads, 0 when idle.
+const URING_GAUGES: [Total; 2] = [
+    (
+        "greeter_uring_buffers_in_use",
+        "Provided receive buffers out of the kernel's hands (being parsed), by worker.",
+        |w| w.uring_buffers_in_use.get(),
+    ),
+    (
+        "greeter_uring_direct_slots_in_use",
+        "Fixed-file table slots held by connections (--uring-features direct), by worker.",
+        |w| w.uring_direct_slots_in_use.get(),
+    ),
+];
+
 fn traffic(r: &Registry, out: &mut Vec<u8>) {
     let uring = r.build.get().is_some_and(|b| b.backend == "io_uring");
     let uring_totals = if uring { &URING_TOTALS[..] } else { &[] };
     for (name, help, value) in TOTALS.iter().chain(uring_totals) {
         single(out, name, Kind::Counter, help, r.sum(value));
+    }
+    let uring_gauges = if uring { &URING_GAUGES[..] } else { &[] };
+    for (name, help, value) in uring_gauges {
+        per_worker(r, out, (name, Kind::Gauge), help, value);
     }
 }
 

@@ -7,10 +7,14 @@
 //! caller can leak one. `state` records which, and is checked.
 //!
 //! A bundle receive (`IORING_RECVSEND_BUNDLE`) fills several buffers with one completion,
-//! which names only the first; the kernel takes buffers in ring order, so the others are
-//! the entries published after the first one's. They stay readable there: an entry is
-//! rewritten only by the publish `count` places later, and the bundle's own buffers, not
-//! yet handed back, are what keeps the tail from getting that far.
+//! which names only the first; the kernel takes buffers in the order they were published,
+//! so the others are the ones published after it. Which those were is our own record, not
+//! the shared ring's entries: `after[b]` is the buffer published right after `b`'s latest
+//! publish. A bundle's links stay true until its own buffers are published again, which
+//! only its claim (or the reclaim) does, so they hold whatever order completions are
+//! reaped or handled in. The ids are read from the links once, when the completion is
+//! reaped ([`BufRing::report`]), and travel in its [`Claim`]; the ring's entries are never
+//! read back.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -65,12 +69,19 @@ pub struct BufRing {
     tail: u16,
     /// Where each buffer is.
     state: Vec<State>,
-    /// Buffers in `State::Reported`, to reclaim.
-    reported: Vec<u16>,
-    /// The ring position each buffer was last published at.
-    position: Vec<u16>,
-    /// A bundle's buffers, gathered before handing them back.
-    returning: Vec<u16>,
+    /// `after[b]`: the buffer published right after `b` was last published.
+    /// INVARIANT: true for every buffer the kernel holds or a completion reported, since
+    /// neither has been published again.
+    after: Vec<u16>,
+    /// The buffer published last, whose successor the next publish records.
+    last: Option<u16>,
+    /// Buffers in `State::Kernel`.
+    in_kernel: u16,
+    /// The ids completions of this turn reported, in reaping order; a [`Claim`] is a range
+    /// of it. Emptied (unclaimed ones published again) by [`BufRing::reclaim`].
+    reaped: Vec<u16>,
+    /// Counts reclaims, so a claim from an earlier turn is refused.
+    turn: u32,
     group: u16,
 }
 
@@ -83,6 +94,16 @@ enum State {
     Reported,
     /// Claimed by a [`Checkout`].
     CheckedOut,
+}
+
+/// The buffers one completion filled, recorded as it was reaped: claim them with
+/// [`BufRing::checkout`] within the same turn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Claim {
+    turn: u32,
+    /// INVARIANT: `reaped[at..at + count]` of the turn `turn` holds the ids, in order.
+    at: u32,
+    count: u16,
 }
 
 impl BufRing {
@@ -108,9 +129,11 @@ impl BufRing {
             size,
             tail: 0,
             state: vec![State::CheckedOut; count.into()],
-            reported: Vec::new(),
-            position: vec![0; count.into()],
-            returning: Vec::new(),
+            after: vec![0; count.into()],
+            last: None,
+            in_kernel: 0,
+            reaped: Vec::new(),
+            turn: 0,
             group,
         };
         (0..count).for_each(|bid| ring.publish(bid));
@@ -130,30 +153,48 @@ impl BufRing {
         self.group
     }
 
+    /// Buffers not in the kernel's hands: reported, or checked out.
+    pub fn in_use(&self) -> u16 {
+        self.count - self.in_kernel
+    }
+
     /// A completion with result `result` reported buffer `bid`, the first of as many as
     /// the bytes fill (more than one only for a bundle): ours until claimed or reclaimed.
-    pub fn report(&mut self, bid: u16, result: i32) {
+    /// Records which buffers they are, from our links, now.
+    pub fn report(&mut self, bid: u16, result: i32) -> Claim {
         assert!(
             bid < self.count,
             "kernel reported buffer {bid} of {}",
             self.count
         );
-        let filled = self.buffers_for(usize::try_from(result).unwrap_or(0));
-        for i in 0..filled {
-            let bid = self.nth(bid, i);
-            let state = &mut self.state[usize::from(bid)];
-            assert_eq!(*state, State::Kernel, "buffer {bid} reported twice");
+        let count = self.buffers_for(usize::try_from(result).unwrap_or(0));
+        let at = u32::try_from(self.reaped.len()).expect("fewer than 2^32 buffers a turn");
+        let mut next = bid;
+        for _ in 0..count {
+            let state = &mut self.state[usize::from(next)];
+            assert_eq!(*state, State::Kernel, "buffer {next} reported twice");
             *state = State::Reported;
-            self.reported.push(bid);
+            self.in_kernel -= 1;
+            self.reaped.push(next);
+            next = self.after[usize::from(next)];
+        }
+        Claim {
+            turn: self.turn,
+            at,
+            count,
         }
     }
 
-    /// Claims the reported buffers a completion filled with `len` bytes, `bid` first.
-    pub fn checkout(&mut self, bid: u16, len: usize) -> Checkout<'_> {
-        let buffers = self.buffers_for(len);
-        assert!(buffers <= self.count, "buffer {bid} with {len} bytes");
-        for i in 0..buffers {
-            let bid = self.nth(bid, i);
+    /// Claims the reported buffers of `claim`, which a completion filled with `len` bytes.
+    pub fn checkout(&mut self, claim: Claim, len: usize) -> Checkout<'_> {
+        assert_eq!(claim.turn, self.turn, "a claim from an earlier turn");
+        assert!(
+            self.buffers_for(len) == claim.count,
+            "{len} bytes in {} buffers",
+            claim.count
+        );
+        for i in claim.range() {
+            let bid = self.reaped[i];
             let state = &mut self.state[usize::from(bid)];
             assert_eq!(
                 *state,
@@ -164,7 +205,7 @@ impl BufRing {
         }
         Checkout {
             ring: self,
-            bid,
+            claim,
             len,
         }
     }
@@ -175,41 +216,28 @@ impl BufRing {
         u16::try_from(buffers).unwrap_or(u16::MAX)
     }
 
-    /// The `i`th buffer of a bundle starting at `first`: the entry `i` places after the
-    /// one `first` was published in.
-    fn nth(&self, first: u16, i: u16) -> u16 {
-        if i == 0 {
-            return first;
-        }
-        let index = self.position[usize::from(first)].wrapping_add(i) & (self.count - 1);
-        // SAFETY: `index < count`, inside the entries mapping. The kernel consumed this entry into the bundle before posting its completion and no longer writes it; we rewrite it only `count` publishes after it was written, which the bundle's unreturned buffers prevent (see the module comment).
-        let entry = unsafe {
-            &*self
-                .entries
-                .ptr
-                .as_ptr()
-                .cast::<BufRingEntry>()
-                .add(index.into())
-        };
-        entry.bid()
-    }
-
-    /// Hands every reported, unclaimed buffer back to the kernel.
+    /// Hands every reported, unclaimed buffer back to the kernel; claims of this turn end.
     pub fn reclaim(&mut self) {
-        while let Some(bid) = self.reported.pop() {
+        for i in 0..self.reaped.len() {
+            let bid = self.reaped[i];
             if self.state[usize::from(bid)] == State::Reported {
                 self.state[usize::from(bid)] = State::CheckedOut;
                 self.publish(bid);
             }
         }
+        self.reaped.clear();
+        self.turn = self.turn.wrapping_add(1);
     }
 
     /// Writes buffer `bid` into the next ring entry and publishes the new tail.
     fn publish(&mut self, bid: u16) {
         let state = std::mem::replace(&mut self.state[usize::from(bid)], State::Kernel);
         assert_eq!(state, State::CheckedOut, "buffer {bid} published twice");
+        if let Some(last) = self.last.replace(bid) {
+            self.after[usize::from(last)] = bid;
+        }
+        self.in_kernel += 1;
         let index = usize::from(self.tail & (self.count - 1));
-        self.position[usize::from(bid)] = self.tail;
         let addr = self.buffer_ptr(bid) as u64;
         // SAFETY: `index < count`, inside the entries mapping; the kernel reads entries only below the published tail, which does not cover `index` until the store below.
         let entry = unsafe { &mut *self.entries.ptr.as_ptr().cast::<BufRingEntry>().add(index) };
@@ -235,10 +263,17 @@ impl BufRing {
     }
 }
 
+impl Claim {
+    fn range(self) -> std::ops::Range<usize> {
+        let at = self.at as usize;
+        at..at + usize::from(self.count)
+    }
+}
+
 /// A filled receive buffer, ours until dropped; dropping hands it back to the kernel.
 pub struct Checkout<'a> {
     ring: &'a mut BufRing,
-    bid: u16,
+    claim: Claim,
     len: usize,
 }
 
@@ -246,9 +281,9 @@ impl Checkout<'_> {
     /// The received bytes, buffer by buffer.
     pub fn pieces(&self) -> impl Iterator<Item = &[u8]> {
         let size = self.ring.size as usize;
-        (0..self.ring.buffers_for(self.len)).map(move |i| {
-            let bid = self.ring.nth(self.bid, i);
-            let len = (self.len - usize::from(i) * size).min(size);
+        self.claim.range().enumerate().map(move |(i, at)| {
+            let bid = self.ring.reaped[at];
+            let len = (self.len - i * size).min(size);
             // SAFETY: the buffer is checked out (`State::CheckedOut`), so the kernel does not write it until `publish` in our `Drop`; `len` is at most the buffer size.
             unsafe { std::slice::from_raw_parts(self.ring.buffer_ptr(bid), len) }
         })
@@ -271,11 +306,9 @@ impl Checkout<'_> {
 
 impl Drop for Checkout<'_> {
     fn drop(&mut self) {
-        let ring = &mut *self.ring;
-        let mut returning = std::mem::take(&mut ring.returning);
-        // Gathered first: publishing rewrites entries, including (a lap later) these.
-        returning.extend((0..ring.buffers_for(self.len)).map(|i| ring.nth(self.bid, i)));
-        returning.drain(..).for_each(|bid| ring.publish(bid));
-        ring.returning = returning;
+        for at in self.claim.range() {
+            let bid = self.ring.reaped[at];
+            self.ring.publish(bid);
+        }
     }
 }

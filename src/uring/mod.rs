@@ -4,17 +4,29 @@
 //! that carry the user's own operation kinds, the setup ladder and the probe of what the
 //! kernel supports. It knows nothing of HTTP, servers or load.
 //!
-//! The crate's only `unsafe` lives here, in `ring.rs` and `bufring.rs`, each block with a
-//! `// SAFETY:` comment saying why the memory outlives the operation.
+//! The crate's only `unsafe` lives here, in `ring.rs`, `complete.rs` and `bufring.rs`, each
+//! block with a `// SAFETY:` comment saying why the memory outlives the operation.
+//!
+//! The rule that keeps connections apart: no operation may run on a descriptor after its
+//! owner let it go. A close is submitted only once every operation on its target that
+//! the kernel resolves late (in io-wq: `SHUTDOWN`) has completed; every other operation
+//! looks its target up when issued, in submission order, so a close queued after it is
+//! safe. Closes and cancels are never refused: when the queue is full they wait, in
+//! order, for the next turn, so a fixed-file slot is never leaked and a receive is never
+//! left armed (see `order.rs`).
 
 mod bufring;
+mod complete;
 mod cursor;
+mod order;
 pub mod probe;
 mod ring;
 mod setup;
 mod token;
 
+pub use bufring::Claim;
+pub use complete::Completion;
 pub use cursor::SendCursor;
-pub use ring::{Completion, Ring, Socket, Target, eventfd};
+pub use ring::{Ring, Socket, Target, eventfd};
 pub use setup::{Features, Setup};
 pub use token::{Generation, OpKind, Token};

@@ -5,6 +5,9 @@
 //! by [`Ring`] in one table until the completion that ends its operation is drained; a send's
 //! buffer then comes back in [`Completion::sent`]. If the ring is dropped with operations
 //! in flight, their memory is leaked rather than freed under the kernel.
+//!
+//! Closes and cancels never fail: what the queue cannot take now waits, in order, for the
+//! next turn, and a close waits for the late operations on its target ([`super::order`]).
 #![allow(unsafe_code)]
 
 use std::io;
@@ -14,12 +17,13 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
 use std::time::Duration;
 
-use io_uring::{IoUring, Submitter, cqueue, opcode, squeue, types};
+use io_uring::{IoUring, Submitter, opcode, squeue, types};
 use slab::Slab;
 use socket2::SockAddr;
 
-use super::bufring::{BufRing, Checkout};
+use super::bufring::{BufRing, Checkout, Claim};
 use super::cursor::SendCursor;
+use super::order::Order;
 use super::setup::{self, Features, Setup};
 use super::token::{self, Class, OpKind, Token};
 
@@ -35,7 +39,7 @@ pub unsafe trait SendBuf: AsRef<[u8]> {}
 unsafe impl SendBuf for Vec<u8> {}
 
 /// What an operation runs on: a descriptor, or a slot of the ring's fixed-file table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Target {
     Fd(RawFd),
     /// A direct descriptor: the kernel skips the descriptor lookup.
@@ -75,45 +79,23 @@ macro_rules! on {
     };
 }
 
-/// One drained completion.
-#[derive(Debug)]
-pub struct Completion<K, B> {
-    /// The token the operation was submitted with.
-    pub token: Token<K>,
-    pub result: i32,
-    flags: u32,
-    /// A send's buffer, returned with the completion that ends the send.
-    pub sent: Option<SendCursor<B>>,
-    /// The connection a successful accept returned, owned from here on.
-    pub accepted: Option<Socket>,
-}
-
-impl<K, B> Completion<K, B> {
-    /// A multishot operation stays armed.
-    pub fn more(&self) -> bool {
-        cqueue::more(self.flags)
-    }
-
-    /// The provided buffer the kernel filled, if any: claim it with [`Ring::checkout`]
-    /// before the next [`Ring::submit_and_wait`], or it goes back to the kernel unread.
-    pub fn buffer(&self) -> Option<u16> {
-        cqueue::buffer_select(self.flags)
-    }
-}
-
 /// An operation whose memory the ring holds until its final completion.
-struct Owned<K, B> {
-    token: Token<K>,
-    memory: Memory<B>,
+pub(super) struct Owned<K, B> {
+    /// The user's token; `None` for the driver's own operations, whose completions it
+    /// keeps.
+    pub token: Option<Token<K>>,
+    pub memory: Memory<B>,
 }
 
 /// Held, not read: the kernel reads (or writes) it until the completion. Boxed: a slab
 /// entry moves when the slab grows; what the kernel points to must not.
-enum Memory<B> {
+pub(super) enum Memory<B> {
     Send(SendCursor<B>),
     Address(#[allow(dead_code)] Box<SockAddr>),
     Timespec(#[allow(dead_code)] Box<types::Timespec>),
     Counter(#[allow(dead_code)] Box<[u8; 8]>),
+    /// No memory: an operation that resolves its target late, which a close waits for.
+    Late(Target),
 }
 
 /// Completions a wait asks for when it may gather a batch (`Features::min_wait_us`).
@@ -124,20 +106,22 @@ pub struct Ring<K, B: SendBuf = Vec<u8>> {
     /// Submits for the ring below, through its registered descriptor where that is on.
     /// INVARIANT: borrows `uring`, which is boxed (it never moves) and dropped after it;
     /// while it exists the ring is reached only through shared references.
-    submitter: ManuallyDrop<Submitter<'static>>,
-    uring: ManuallyDrop<Box<IoUring>>,
+    pub(super) submitter: ManuallyDrop<Submitter<'static>>,
+    pub(super) uring: ManuallyDrop<Box<IoUring>>,
     setup: Setup,
-    bufs: Option<BufRing>,
+    pub(super) bufs: Option<BufRing>,
     /// Operations that own memory, keyed per operation: the table follows operations in
     /// flight, not connections open.
-    owned: Slab<Owned<K, B>>,
+    pub(super) owned: Slab<Owned<K, B>>,
     /// Operations whose final completion has not been drained.
-    in_flight: usize,
+    pub(super) in_flight: usize,
     /// `io_uring_enter` calls made to submit, and completions drained, so far.
-    submit_calls: u64,
-    completions: u64,
+    pub(super) submit_calls: u64,
+    pub(super) completions: u64,
     /// Accepts put connections into the fixed-file table (see [`Ring::register_files`]).
-    direct: bool,
+    pub(super) direct: bool,
+    /// Entries waiting for room, closes waiting for late operations.
+    pub(super) order: Order,
 }
 
 impl<K: OpKind, B: SendBuf> Ring<K, B> {
@@ -158,7 +142,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
         Ok(ring)
     }
 
-    fn from_parts(uring: IoUring, setup: Setup) -> Self {
+    pub(super) fn from_parts(uring: IoUring, setup: Setup) -> Self {
         let uring = Box::new(uring);
         let borrowed = uring.submitter();
         // SAFETY: the submitter borrows the boxed ring, which stays at its address, is reached only through shared references from here on, and is dropped after the submitter (see `Drop`).
@@ -173,6 +157,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
             submit_calls: 0,
             completions: 0,
             direct: false,
+            order: Order::default(),
         }
     }
 
@@ -190,6 +175,13 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
         (self.submit_calls, self.completions)
     }
 
+    /// Receive buffers not in the kernel's hands (reported or checked out), and fixed-file
+    /// slots held by connections: both 0 on an idle ring.
+    pub fn in_use(&self) -> (usize, usize) {
+        let buffers = self.bufs.as_ref().map_or(0, |b| usize::from(b.in_use()));
+        (buffers, self.order.direct_slots())
+    }
+
     /// The setup flags in effect, for the start-up log line.
     pub fn setup(&self) -> Setup {
         self.setup
@@ -201,11 +193,10 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
         Ok(())
     }
 
-    /// Claims the receive buffers a completion of this turn reported (`len` bytes from
-    /// buffer `bid` on: several for a bundle); dropping the guard returns them to the
-    /// kernel.
-    pub fn checkout(&mut self, bid: u16, len: usize) -> Checkout<'_> {
-        self.buffers().checkout(bid, len)
+    /// Claims the receive buffers a completion of this turn filled (`len` bytes, several
+    /// buffers for a bundle); dropping the guard returns them to the kernel.
+    pub fn checkout(&mut self, claim: Claim, len: usize) -> Checkout<'_> {
+        self.buffers().checkout(claim, len)
     }
 
     fn buffers(&mut self) -> &mut BufRing {
@@ -264,7 +255,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
             .flags(libc::MSG_NOSIGNAL)
             .build());
         // SAFETY: the bytes belong to the cursor, which `push_owned` stores in `self.owned` until the completion ending this send is drained (or leaks in `Drop`); `B: SendBuf` keeps them at one address however the cursor moves.
-        unsafe { self.push_owned(entry, token, Memory::Send(cursor)) }
+        unsafe { self.push_owned(entry, Some(token), Memory::Send(cursor)) }
     }
 
     /// Connects `fd` to `addr`.
@@ -272,7 +263,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
         let addr = Box::new(SockAddr::from(addr));
         let entry = opcode::Connect::new(types::Fd(fd), addr.as_ptr().cast(), addr.len()).build();
         // SAFETY: the address is boxed; the box moves into `self.owned` and stays there (at the same heap address) until the completion ending this connect is drained.
-        unsafe { self.push_owned(entry, token, Memory::Address(addr)) }
+        unsafe { self.push_owned(entry, Some(token), Memory::Address(addr)) }
     }
 
     /// A timer that completes after `after`. Several may be in flight.
@@ -280,7 +271,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
         let timespec = Box::new(types::Timespec::from(after));
         let entry = opcode::Timeout::new(&*timespec).build();
         // SAFETY: the timespec is boxed and kept in `self.owned` until the timeout completes.
-        unsafe { self.push_owned(entry, token, Memory::Timespec(timespec)) }
+        unsafe { self.push_owned(entry, Some(token), Memory::Timespec(timespec)) }
     }
 
     /// Reads an eventfd's counter; completes when someone writes to it.
@@ -288,29 +279,30 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
         let mut counter = Box::new([0u8; 8]);
         let entry = opcode::Read::new(types::Fd(eventfd), counter.as_mut_ptr(), 8).build();
         // SAFETY: the counter is boxed and kept in `self.owned` until the read completes.
-        unsafe { self.push_owned(entry, token, Memory::Counter(counter)) }
+        unsafe { self.push_owned(entry, Some(token), Memory::Counter(counter)) }
     }
 
     /// Cancels the multishot receive submitted with `token`; its own completion reports
-    /// the end.
-    pub fn cancel_recv(&mut self, token: Token<K>) -> io::Result<()> {
-        self.cancel(token.encode(Class::Plain))
+    /// the end. Never refused: a full queue submits it at the next turn.
+    pub fn cancel_recv(&mut self, token: Token<K>) {
+        self.cancel(token.encode(Class::Plain));
     }
 
     /// Cancels the multishot accept submitted with `token`; its own completion reports
-    /// the end.
-    pub fn cancel_accept(&mut self, token: Token<K>) -> io::Result<()> {
-        self.cancel(token.encode(Class::Accept))
+    /// the end. Never refused.
+    pub fn cancel_accept(&mut self, token: Token<K>) {
+        self.cancel(token.encode(Class::Accept));
     }
 
-    fn cancel(&mut self, user_data: u64) -> io::Result<()> {
+    pub(super) fn cancel(&mut self, user_data: u64) {
         let entry = opcode::AsyncCancel::new(user_data).build();
         // SAFETY: a cancellation passes no memory to the kernel.
         unsafe { self.push_ignored(entry) }
     }
 
-    /// Cancels every operation on `fd`; their own completions report the end.
-    pub fn cancel_fd(&mut self, on: Target) -> io::Result<()> {
+    /// Cancels every operation on `on`; their own completions report the end. Never
+    /// refused; it is submitted before any close queued after it.
+    pub fn cancel_fd(&mut self, on: Target) {
         let entry = on!(on, |t| opcode::AsyncCancel2::new(
             types::CancelBuilder::fd(t).all()
         )
@@ -319,29 +311,47 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
         unsafe { self.push_ignored(entry) }
     }
 
-    /// Shuts down the writing side: the peer sees end of stream after our last byte.
-    pub fn shutdown_write(&mut self, on: Target) -> io::Result<()> {
+    /// Shuts down the writing side: the peer sees end of stream after our last byte. The
+    /// kernel runs it in io-wq and looks `on` up only then, so a close of `on` waits for
+    /// its completion (see [`super::order`]). Never refused.
+    pub fn shutdown_write(&mut self, on: Target) {
         let entry = on!(on, |t| opcode::Shutdown::new(t, libc::SHUT_WR).build());
+        let key = self.owned.insert(Owned {
+            token: None,
+            memory: Memory::Late(on),
+        });
+        self.order.begin_late(on);
+        self.in_flight += 1;
         // SAFETY: shutdown passes no memory to the kernel.
-        unsafe { self.push_ignored(entry) }
+        unsafe { self.push_in_order(entry.user_data(token::owned(key))) }
     }
 
-    /// Closes `socket` asynchronously (a descriptor synchronously if the queue cannot take
-    /// it); operations still running on it keep their own reference.
+    /// Closes `socket` asynchronously, once no late operation on it is in flight;
+    /// operations still running on it keep their own reference. Never refused.
     pub fn close(&mut self, socket: Socket) {
-        let entry = on!(socket.target(), |t| opcode::Close::new(t).build());
-        // SAFETY: close passes no memory to the kernel.
-        if unsafe { self.push_ignored(entry) }.is_ok() {
-            mem::forget(socket); // its ownership moved into the operation
+        if let Some(socket) = self.order.close_when_free(socket) {
+            self.submit_close(socket);
         }
     }
 
+    pub(super) fn submit_close(&mut self, socket: Socket) {
+        let entry = on!(socket.target(), |t| opcode::Close::new(t).build());
+        match socket {
+            Socket::Fixed(_) => self.order.slot_closing(),
+            Socket::Fd(fd) => mem::forget(fd), // its ownership moves into the operation
+        }
+        // SAFETY: close passes no memory to the kernel.
+        unsafe { self.push_ignored(entry) }
+    }
+
     /// Submits everything queued and waits for at least one completion. Receive buffers
-    /// reported by the previous turn and left unclaimed go back to the kernel first.
+    /// reported by the previous turn and left unclaimed go back to the kernel first, and
+    /// entries that waited for room are queued before anything else.
     pub fn submit_and_wait(&mut self) -> io::Result<()> {
         if let Some(bufs) = self.bufs.as_mut() {
             bufs.reclaim();
         }
+        self.queue_waiting();
         self.submit_calls += 1;
         let submitted = match self.setup.min_wait_us() {
             0 => self.submitter.submit_and_wait(1),
@@ -357,69 +367,28 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
         }
     }
 
-    /// Moves every available completion into `into`.
-    pub fn drain(&mut self, into: &mut Vec<Completion<K, B>>) {
-        let Ring {
-            uring,
-            bufs,
-            owned,
-            in_flight,
-            completions,
-            direct,
-            ..
-        } = self;
-        // SAFETY: no other completion queue handle exists: this is the only place one is made, and it ends with the loop.
-        for cqe in unsafe { uring.completion_shared() } {
-            *completions += 1;
-            let flags = cqe.flags();
-            if let (Some(bid), Some(bufs)) = (cqueue::buffer_select(flags), bufs.as_mut()) {
-                bufs.report(bid, cqe.result());
-            }
-            let user_data = cqe.user_data();
-            if token::class_of(user_data) != Class::Ignore && !cqueue::more(flags) {
-                *in_flight -= 1;
-            }
-            into.extend(completion(owned, &cqe, *direct));
+    /// Moves entries that waited for room into the queue, oldest first; if some still do
+    /// not fit, submits once to make room and tries again.
+    pub(super) fn queue_waiting(&mut self) {
+        if self.queue_backlog() {
+            return;
         }
+        self.submit_calls += 1;
+        let _ = self.submitter.submit();
+        self.queue_backlog();
     }
 
-    /// Waits (a bounded number of turns) until nothing is in flight, then unregisters the
-    /// buffer ring. Timers and eventfd reads still armed are cancelled here; the caller
-    /// has closed (or cancelled) everything else that would keep running.
-    pub fn finish(&mut self) -> io::Result<()> {
-        let waiting: Vec<usize> = self
-            .owned
-            .iter()
-            .filter(|(_, op)| matches!(op.memory, Memory::Timespec(_) | Memory::Counter(_)))
-            .map(|(key, _)| key)
-            .collect();
-        for key in waiting {
-            self.cancel(token::owned(key))?;
-        }
-        let mut batch = Vec::new();
-        for _ in 0..1000 {
-            if self.in_flight == 0 {
-                return self.unregister_buffers();
+    /// Queues waiting entries while there is room; whether none waits any more.
+    fn queue_backlog(&mut self) -> bool {
+        while let Some(entry) = self.order.oldest() {
+            let entry = entry.clone();
+            // SAFETY: a waiting entry passes no memory (see `push_in_order`).
+            if unsafe { self.queue(&entry) }.is_err() {
+                return false;
             }
-            self.submit_and_wait()?;
-            self.drain(&mut batch);
-            batch.clear();
+            self.order.queued_oldest();
         }
-        Err(io::Error::other(
-            "operations still in flight at exit; their buffers are leaked",
-        ))
-    }
-
-    /// Unregisters and frees the buffer ring; only with nothing in flight.
-    fn unregister_buffers(&mut self) -> io::Result<()> {
-        assert_eq!(
-            self.in_flight, 0,
-            "buffers stay registered while operations run"
-        );
-        match self.bufs.take() {
-            Some(bufs) => self.submitter.unregister_buf_ring(bufs.group()),
-            None => Ok(()),
-        }
+        true
     }
 
     /// # Safety
@@ -428,7 +397,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
     unsafe fn push_owned(
         &mut self,
         entry: squeue::Entry,
-        token: Token<K>,
+        token: Option<Token<K>>,
         memory: Memory<B>,
     ) -> io::Result<()> {
         let key = self.owned.insert(Owned { token, memory });
@@ -451,18 +420,30 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
     }
 
     /// # Safety
-    /// As [`Ring::push_counted`]; the operation's success posts no completion.
-    unsafe fn push_ignored(&mut self, entry: squeue::Entry) -> io::Result<()> {
+    /// The entry passes no memory to the kernel; its success posts no completion.
+    unsafe fn push_ignored(&mut self, entry: squeue::Entry) {
         let entry = entry
             .flags(squeue::Flags::SKIP_SUCCESS)
             .user_data(token::IGNORE);
         // SAFETY: forwarded to the caller.
-        unsafe { self.push(&entry) }
+        unsafe { self.push_in_order(entry) }
     }
 
-    /// Queues `entry`; a full queue is handed to the kernel once to make room. If it is
-    /// still full (the kernel refused the submission), the error says so: a bounded
-    /// attempt, never a spin.
+    /// Queues `entry` behind any that wait for room, or makes it wait too: never refused,
+    /// never ahead of an older fire-and-forget entry.
+    ///
+    /// # Safety
+    /// The entry passes no memory to the kernel.
+    unsafe fn push_in_order(&mut self, entry: squeue::Entry) {
+        // SAFETY: forwarded to the caller.
+        if self.order.is_waiting() || unsafe { self.queue(&entry) }.is_err() {
+            self.order.wait(entry);
+        }
+    }
+
+    /// Queues `entry`; a full queue is handed to the kernel once to make room (entries
+    /// waiting for room go first). If it is still full (the kernel refused the
+    /// submission), the error says so: a bounded attempt, never a spin.
     ///
     /// # Safety
     /// As [`Ring::push_counted`].
@@ -473,6 +454,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
         }
         self.submit_calls += 1;
         let submitted = self.submitter.submit();
+        self.queue_backlog();
         // SAFETY: forwarded to the caller.
         if unsafe { self.queue(entry) }.is_ok() {
             return Ok(());
@@ -489,53 +471,17 @@ impl<K, B: SendBuf> Ring<K, B> {
     ///
     /// # Safety
     /// As [`Ring::push_counted`].
-    unsafe fn queue(&mut self, entry: &squeue::Entry) -> Result<(), squeue::PushError> {
+    unsafe fn queue(&mut self, entry: &squeue::Entry) -> Result<(), QueueFull> {
         // SAFETY: no other submission queue handle exists: each lives only within this call; the entry's memory is the caller's promise.
-        unsafe { self.uring.submission_shared().push(entry) }
+        unsafe { self.uring.submission_shared().push(entry) }.map_err(|_| QueueFull)
     }
 }
 
-/// The completion for `user_data`, or `None` for a dropped fire-and-forget failure.
-fn completion<K: OpKind, B>(
-    owned: &mut Slab<Owned<K, B>>,
-    cqe: &cqueue::Entry,
-    direct: bool,
-) -> Option<Completion<K, B>> {
-    let (user_data, result, flags) = (cqe.user_data(), cqe.result(), cqe.flags());
-    let (token, sent, accepted) = match token::class_of(user_data) {
-        Class::Ignore => return None,
-        Class::Owned => {
-            let op = owned.remove(user_data as u32 as usize);
-            let sent = match op.memory {
-                Memory::Send(cursor) => Some(cursor),
-                _ => None,
-            };
-            (op.token, sent, None)
-        }
-        Class::Plain => (Token::decode(user_data)?, None, None),
-        Class::Accept => (Token::decode(user_data)?, None, adopt(result, direct)),
-    };
-    Some(Completion {
-        token,
-        result,
-        flags,
-        sent,
-        accepted,
-    })
-}
+/// The submission queue has no room.
+#[derive(Debug)]
+struct QueueFull;
 
-/// Takes ownership of what a successful accept returned: a slot of the fixed-file table
-/// for a direct accept, else a descriptor.
-fn adopt(result: i32, direct: bool) -> Option<Socket> {
-    let n = u32::try_from(result).ok()?;
-    if direct {
-        return Some(Socket::Fixed(n));
-    }
-    // SAFETY: an accept completion's non-negative result is a fresh descriptor nothing else owns; it is adopted here once, as the completion is drained.
-    Some(Socket::Fd(unsafe { OwnedFd::from_raw_fd(result) }))
-}
-
-fn transient(e: &io::Error) -> bool {
+pub(super) fn transient(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::EINTR | libc::EBUSY | libc::EAGAIN)

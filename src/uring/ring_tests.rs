@@ -1,5 +1,6 @@
-//! Tests against a real ring: buffer ownership across completions, the buffer ring, the
-//! bounded push, accepted descriptors.
+//! Tests against a real ring: buffer ownership across completions, the buffer ring (bundles
+//! handled in any order), the bounded push, closes and cancels that wait for room or for a
+//! late shutdown, accepted descriptors.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::*;
-use crate::uring::{Features, Generation};
+use crate::uring::{Completion, Features, Generation};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -175,7 +176,7 @@ fn multishot_receive_fills_provided_buffers_in_order() {
     peer.write_all(b"hello, ring").unwrap();
     let c = wait_for(&mut ring, Op::Recv);
     assert!(c.more(), "multishot stays armed");
-    let data = ring.checkout(c.buffer().unwrap(), c.result as usize);
+    let data = ring.checkout(c.buffers().unwrap(), c.result as usize);
     assert_eq!(data.pieces().collect::<Vec<_>>(), [b"hello, ring"]);
 }
 
@@ -212,7 +213,7 @@ fn bundle_receives_span_buffers_in_ring_order() {
             for c in batch.drain(..).filter(|c| c.token.kind() == Op::Recv) {
                 assert!(c.result > 0, "round {round}: {}", c.result);
                 widest = widest.max(c.result);
-                let data = ring.checkout(c.buffer().unwrap(), c.result as usize);
+                let data = ring.checkout(c.buffers().unwrap(), c.result as usize);
                 got.extend_from_slice(data.contiguous(&mut joined));
                 drop(data);
                 if !c.more() {
@@ -332,4 +333,166 @@ fn an_accept_completion_owns_the_new_descriptor() {
     let mut got = [0; 2];
     client.read_exact(&mut got).unwrap();
     assert_eq!(&got, b"hi");
+}
+
+/// A ring with bundle receives, or `None` where the kernel lacks them.
+fn bundle_ring() -> Option<Ring<Op>> {
+    let features = Features {
+        recv_bundle: true,
+        ..Features::default()
+    };
+    match Ring::<Op>::new(8, features) {
+        Ok(ring) if ring.setup().is_recv_bundle() => Some(ring),
+        Ok(_) => {
+            eprintln!("skipped: this kernel has no bundle receives");
+            None
+        }
+        Err(e) => {
+            eprintln!("skipped: io_uring is unavailable here ({e})");
+            None
+        }
+    }
+}
+
+/// Two bundles reaped in one turn and handled in reverse order: the second one handled
+/// hands its buffers back first, which rewrites the ring entries the first one's bundle
+/// came from; each connection still gets exactly its own bytes.
+#[test]
+fn bundles_of_one_turn_handled_in_reverse_order_keep_their_own_bytes() {
+    let Some(mut ring) = bundle_ring() else {
+        return;
+    };
+    ring.register_buffers(0, 4, 16).unwrap();
+    let (mut peer_a, local_a) = UnixStream::pair().unwrap();
+    let (mut peer_b, local_b) = UnixStream::pair().unwrap();
+    let (a, b) = ([b'a'; 32], [b'b'; 32]);
+    peer_a.write_all(&a).unwrap();
+    peer_b.write_all(&b).unwrap();
+    ring.recv_multi(Target::Fd(local_a.as_raw_fd()), token(Op::Recv, 1))
+        .unwrap();
+    ring.recv_multi(Target::Fd(local_b.as_raw_fd()), token(Op::Recv, 2))
+        .unwrap();
+    let mut found = collect(&mut ring, Op::Recv, |f| f.len() >= 2);
+    assert!(
+        found.iter().all(|c| c.result == 32),
+        "one 32-byte bundle each: {:?}",
+        found.iter().map(|c| c.result).collect::<Vec<_>>()
+    );
+    found.sort_by_key(|c| std::cmp::Reverse(c.token.slot()));
+    let mut joined = Vec::new();
+    for c in found {
+        let data = ring.checkout(c.buffers().unwrap(), c.result as usize);
+        let want: &[u8] = if c.token.slot() == 1 { &a } else { &b };
+        assert_eq!(
+            data.contiguous(&mut joined),
+            want,
+            "slot {}",
+            c.token.slot()
+        );
+    }
+    assert_eq!(ring.in_use(), (0, 0), "every buffer is back");
+}
+
+/// A ring set up disabled, so nothing it queues runs until [`enable`]; with 8 entries.
+/// Until then every submission fails (`EBADFD`): a full queue stays full.
+fn disabled_ring() -> Option<Ring<Op>> {
+    match IoUring::builder().setup_r_disabled().build(8) {
+        Ok(uring) => Some(Ring::from_parts(uring, crate::uring::setup::PLAIN)),
+        Err(e) => {
+            eprintln!("skipped: io_uring is unavailable here ({e})");
+            None
+        }
+    }
+}
+
+fn enable(ring: &Ring<Op>) {
+    ring.submitter.register_enable_rings().unwrap();
+}
+
+/// Fills what is left of the queue with 1 ms timers.
+fn fill(ring: &mut Ring<Op>, from: usize) {
+    for i in from..8 {
+        ring.timeout(Duration::from_millis(1), token(Op::Timer, i))
+            .unwrap();
+    }
+}
+
+/// Whether `reader` sees end of stream within a second.
+fn sees_eof(reader: &mut UnixStream) -> bool {
+    reader
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    matches!(reader.read(&mut [0u8; 16]), Ok(0))
+}
+
+#[test]
+fn a_close_the_queue_cannot_take_is_submitted_next_turn_not_leaked() {
+    let Some(mut ring) = disabled_ring() else {
+        return;
+    };
+    let (closing, mut peer) = UnixStream::pair().unwrap();
+    ring.submitter
+        .register_files(&[closing.as_raw_fd()])
+        .unwrap();
+    drop(closing); // the fixed-file slot holds the only reference now
+    ring.direct = true;
+    ring.order.slot_taken();
+    fill(&mut ring, 0);
+    ring.close(Socket::Fixed(0));
+    ring.cancel_fd(Target::Fixed(0));
+    assert_eq!(ring.in_use(), (0, 0), "the slot is handed to its close");
+    assert!(!sees_eof(&mut peer), "nothing ran yet");
+    enable(&ring);
+    ring.timeout(Duration::from_millis(1), Token::global(Op::Timer))
+        .unwrap();
+    let _ = wait_for(&mut ring, Op::Timer);
+    assert!(sees_eof(&mut peer), "the close waited for room, then ran");
+}
+
+#[test]
+fn a_cancel_the_queue_cannot_take_still_ends_the_receive() {
+    let Some(mut ring) = disabled_ring() else {
+        return;
+    };
+    ring.register_buffers(0, 2, 16).unwrap();
+    let (_peer, local) = UnixStream::pair().unwrap();
+    let recv = token(Op::Recv, 5);
+    ring.recv_multi(Target::Fd(local.as_raw_fd()), recv)
+        .unwrap();
+    fill(&mut ring, 1);
+    ring.cancel_recv(recv);
+    enable(&ring);
+    let ended = wait_for(&mut ring, Op::Recv);
+    assert_eq!((ended.result, ended.more()), (-libc::ECANCELED, false));
+    ring.finish().unwrap();
+}
+
+#[test]
+fn a_close_waits_for_the_shutdown_the_kernel_runs_late() {
+    let Some(mut ring) = ring::<Vec<u8>>() else {
+        return;
+    };
+    let (local, mut peer) = UnixStream::pair().unwrap();
+    let target = Target::Fd(local.as_raw_fd());
+    ring.shutdown_write(target);
+    ring.close(Socket::Fd(local.into()));
+    assert_eq!(ring.order.held_closes(), 1, "held until the shutdown ends");
+    ring.timeout(Duration::from_millis(1), Token::global(Op::Timer))
+        .unwrap();
+    let _ = wait_for(&mut ring, Op::Timer);
+    for _ in 0..100 {
+        if ring.order.held_closes() == 0 {
+            break;
+        }
+        ring.timeout(Duration::from_millis(10), Token::global(Op::Timer))
+            .unwrap();
+        let _ = wait_for(&mut ring, Op::Timer);
+    }
+    assert_eq!(
+        ring.order.held_closes(),
+        0,
+        "the shutdown ended; the close went"
+    );
+    assert!(sees_eof(&mut peer));
+    ring.finish().unwrap();
 }

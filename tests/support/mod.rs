@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod child;
+pub mod mix;
 #[cfg(target_os = "linux")]
 pub mod seccomp;
 

@@ -123,8 +123,7 @@ impl Acceptor {
 
     fn cancel(&mut self, ring: &mut Ring<Op>) {
         if self.armed {
-            // Failing to cancel leaves it running; its connections are then still served.
-            let _ = ring.cancel_accept(Token::global(Op::Accept));
+            ring.cancel_accept(Token::global(Op::Accept));
         }
     }
 }

@@ -18,7 +18,9 @@ use crate::backend::{Spares, WorkerSpec, doing, tick_for};
 use crate::config::UringConfig;
 use crate::metrics::WorkerMetrics;
 use crate::proto::{Action, CloseReason, Flow, Greeter};
-use crate::uring::{Completion, Features, Generation, Ring, SendCursor, Setup, Socket, Token};
+use crate::uring::{
+    Claim, Completion, Features, Generation, Ring, SendCursor, Setup, Socket, Token,
+};
 
 /// What a worker is made of, taken from its spec to move onto its thread.
 pub(super) struct Parts {
@@ -122,11 +124,21 @@ impl Worker {
             if let Some(log) = self.access_log.as_mut() {
                 log.flush(&self.metrics);
             }
-            let (submits, completions) = self.ring.counts();
-            self.metrics.uring_submit_calls.set(submits);
-            self.metrics.uring_completions.set(completions);
+            self.record_ring();
         }
-        self.ring.finish()
+        let finished = self.ring.finish();
+        self.record_ring();
+        finished
+    }
+
+    /// The ring's counts and what it holds, for `/metrics`.
+    fn record_ring(&self) {
+        let (submits, completions) = self.ring.counts();
+        self.metrics.uring_submit_calls.set(submits);
+        self.metrics.uring_completions.set(completions);
+        let (buffers, slots) = self.ring.in_use();
+        self.metrics.uring_buffers_in_use.set(buffers as u64);
+        self.metrics.uring_direct_slots_in_use.set(slots as u64);
     }
 
     /// Draining is done: every connection closed, and the accept cancelled has ended (its
@@ -197,7 +209,7 @@ impl Worker {
         let action = match c.result {
             n if n > 0 => {
                 self.metrics.bytes_received.add(n as u64);
-                self.feed(slot, c.buffer(), n as usize)
+                self.feed(slot, c.buffers(), n as usize)
             }
             0 => self.step(slot, Flow::handle_eof),
             e if -e == libc::ENOBUFS => return self.starve(slot),
@@ -209,8 +221,8 @@ impl Worker {
     }
 
     /// Parses a filled buffer in place and hands it straight back to the kernel.
-    fn feed(&mut self, slot: usize, bid: Option<u16>, len: usize) -> Action {
-        let Some(bid) = bid else {
+    fn feed(&mut self, slot: usize, claim: Option<Claim>, len: usize) -> Action {
+        let Some(claim) = claim else {
             return self.conns[slot].flow.poll_action();
         };
         let Worker {
@@ -223,7 +235,7 @@ impl Worker {
             ..
         } = self;
         let conn = &mut conns[slot];
-        let data = ring.checkout(bid, len);
+        let data = ring.checkout(claim, len);
         let out = spares.lend(&mut conn.out);
         conn.flow
             .handle_input(greeter, data.contiguous(joined), out, *now)
@@ -339,9 +351,7 @@ impl Worker {
         let conn = &mut self.conns[slot];
         if let Some(fd) = conn.target().filter(|_| !conn.lingering) {
             conn.lingering = true;
-            if let Err(e) = self.ring.shutdown_write(fd) {
-                self.refused(slot, &e);
-            }
+            self.ring.shutdown_write(fd);
         }
     }
 
@@ -361,10 +371,8 @@ impl Worker {
         let conn = &mut self.conns[slot];
         if conn.recv == Recv::Armed {
             let token = Token::new(Op::Recv, slot, conn.generation);
-            // If the cancel is refused, reading goes on; the flow bounds what it holds.
-            if self.ring.cancel_recv(token).is_ok() {
-                conn.recv = Recv::Cancelling;
-            }
+            self.ring.cancel_recv(token);
+            conn.recv = Recv::Cancelling;
         }
     }
 
@@ -379,10 +387,10 @@ impl Worker {
         let conn = &mut self.conns[slot];
         if let Some(fd) = conn.fd.take() {
             self.metrics.closed(reason);
-            let busy = conn.recv == Recv::Armed || conn.sending;
-            // A refused cancel leaves the operations to end on their own (the peer's
-            // reset or end of stream); the slot settles then.
-            if busy && self.ring.cancel_fd(fd.target()).is_ok() && conn.recv == Recv::Armed {
+            if conn.recv == Recv::Armed || conn.sending {
+                self.ring.cancel_fd(fd.target());
+            }
+            if conn.recv == Recv::Armed {
                 conn.recv = Recv::Cancelling;
             }
             self.ring.close(fd);
