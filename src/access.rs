@@ -2,9 +2,11 @@
 //! bytes sent, time to answer) on standard output, as text or JSON lines. Written by a
 //! thread of its own: a worker gathers its lines and hands them over a bounded channel in
 //! batches (one per loop turn, or per connection step) and never waits; when the writer
-//! falls behind, the lines are dropped and counted instead.
+//! falls behind, the lines are dropped and counted instead. A write that fails (a closed
+//! pipe, a full disk) loses its batch, counted, and is said once per episode; the writer
+//! carries on with the next batch, and serving is never affected.
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,7 +16,7 @@ use std::time::{Instant, SystemTime};
 
 use crate::config::LogFormat;
 use crate::metrics::WorkerMetrics;
-use crate::proto::Answered;
+use crate::proto::{Answered, Counter};
 
 /// Lines waiting for the writer; a batch that would go beyond this is dropped.
 const BACKLOG: usize = 8192;
@@ -52,14 +54,21 @@ impl Clone for AccessLog {
 
 impl AccessLog {
     /// Starts the writer thread, writing lines in `format` to standard output; it ends
-    /// once every worker's end is dropped, after writing what they handed over.
-    pub fn start(format: LogFormat) -> std::io::Result<(AccessLog, JoinHandle<()>)> {
+    /// once every worker's end is dropped, after writing what they handed over. Lines a
+    /// failed write lost are counted in `lost` (the writer thread is its one writer).
+    pub fn start(
+        format: LogFormat,
+        lost: Arc<Counter>,
+    ) -> std::io::Result<(AccessLog, JoinHandle<()>)> {
         let (tx, rx) = channel();
         let queued = Arc::new(AtomicUsize::new(0));
         let written = Arc::clone(&queued);
         let writer = std::thread::Builder::new()
             .name("greeter-access-log".into())
-            .spawn(move || write_lines(&rx, &written, format, std::io::stdout().lock()))?;
+            .spawn(move || {
+                let mut out = Writer::new(std::io::stdout().lock(), &lost);
+                write_lines(&rx, &written, format, &mut out)
+            })?;
         let log = AccessLog {
             tx,
             queued,
@@ -106,28 +115,92 @@ impl AccessLog {
     }
 }
 
-/// The writer: lines are buffered, and flushed whenever no more batches are waiting.
-fn write_lines(
+/// The writer: each batch is written whole, and flushed whenever no more batches are
+/// waiting; it runs until every worker's end is gone, whatever the writes do.
+fn write_lines<W: Write>(
     rx: &Receiver<Vec<Entry>>,
     queued: &AtomicUsize,
     format: LogFormat,
-    out: impl Write,
+    out: &mut Writer<'_, W>,
 ) {
-    let mut out = BufWriter::with_capacity(64 * 1024, out);
     while let Ok(batch) = rx.recv() {
         let mut next = Some(batch);
         while let Some(batch) = next {
-            if batch
-                .iter()
-                .any(|e| write_line(&mut out, e, format).is_err())
-            {
-                return;
-            }
+            out.batch(&batch, format);
             queued.fetch_sub(batch.len(), Ordering::Relaxed);
             next = rx.try_recv().ok();
         }
-        if out.flush().is_err() {
+        out.flush();
+    }
+    out.flush();
+}
+
+/// Where lines go, and what failed writes cost: the lines of a write that failed are
+/// counted in `lost`, and the first failure of an episode is logged.
+struct Writer<'a, W: Write> {
+    out: W,
+    /// Lines formatted and not yet written.
+    buf: Vec<u8>,
+    lines: u64,
+    lost: &'a Counter,
+    /// A write failed and none has succeeded since.
+    failing: bool,
+}
+
+impl<'a, W: Write> Writer<'a, W> {
+    /// Formatted lines are written once this many bytes wait.
+    const CHUNK: usize = 64 * 1024;
+
+    fn new(out: W, lost: &'a Counter) -> Self {
+        Writer {
+            out,
+            buf: Vec::with_capacity(Self::CHUNK),
+            lines: 0,
+            lost,
+            failing: false,
+        }
+    }
+
+    fn batch(&mut self, batch: &[Entry], format: LogFormat) {
+        for entry in batch {
+            // Formatting into memory cannot fail.
+            let _ = write_line(&mut self.buf, entry, format);
+            self.lines += 1;
+            if self.buf.len() >= Self::CHUNK {
+                self.flush();
+            }
+        }
+    }
+
+    /// Writes what waits; on failure its lines are lost, and the next batch starts clean.
+    fn flush(&mut self) {
+        if self.buf.is_empty() {
             return;
+        }
+        match self
+            .out
+            .write_all(&self.buf)
+            .and_then(|()| self.out.flush())
+        {
+            Ok(()) => self.recovered(),
+            Err(e) => self.failed(&e),
+        }
+        self.buf.clear();
+        self.lines = 0;
+    }
+
+    fn failed(&mut self, e: &std::io::Error) {
+        self.lost.add(self.lines);
+        if !std::mem::replace(&mut self.failing, true) {
+            tracing::error!(
+                "cannot write the access log ({e}); its lines are dropped and counted in greeter_access_log_dropped_total{{reason=\"write_error\"}}; serving goes on"
+            );
+        }
+    }
+
+    fn recovered(&mut self) {
+        if std::mem::replace(&mut self.failing, false) {
+            tracing::info!("the access log is written again");
         }
     }
 }
@@ -169,6 +242,54 @@ mod tests {
             },
             micros: 42,
         }
+    }
+
+    /// Fails every write while `broken`, and keeps what it was given otherwise.
+    struct Flaky {
+        broken: bool,
+        written: Vec<u8>,
+    }
+
+    impl Write for Flaky {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.broken {
+                return Err(std::io::ErrorKind::BrokenPipe.into());
+            }
+            self.written.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failed_write_loses_its_lines_counted_and_the_writer_carries_on() {
+        let lost = Counter::default();
+        let out = Flaky {
+            broken: true,
+            written: Vec::new(),
+        };
+        let mut writer = Writer::new(out, &lost);
+        let batch: Vec<Entry> = (0..3).map(|_| entry()).collect();
+        writer.batch(&batch, LogFormat::Text);
+        writer.flush();
+        assert_eq!(lost.get(), 3, "the failed batch is counted");
+        assert!(writer.failing);
+        writer.batch(&batch, LogFormat::Text);
+        writer.flush();
+        assert_eq!(lost.get(), 6, "still failing: counted again");
+        writer.out.broken = false;
+        writer.batch(&batch[..1], LogFormat::Text);
+        writer.flush();
+        assert_eq!(lost.get(), 6);
+        assert!(!writer.failing, "written again");
+        let text = String::from_utf8(writer.out.written.clone()).unwrap();
+        assert_eq!(
+            text.lines().count(),
+            1,
+            "only the line after recovery: {text}"
+        );
     }
 
     #[test]

@@ -154,13 +154,3 @@ impl Default for Config {
         }
     }
 }
-
-impl Config {
-    /// The worker count in effect.
-    pub fn worker_count(&self) -> usize {
-        self.workers.map_or_else(
-            || std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
-            NonZeroUsize::get,
-        )
-    }
-}

@@ -153,6 +153,7 @@ fn serve(args: ServeArgs, inherited: Option<greeter::activation::Inherited>) -> 
     }
     // Every worker accepts by now: a `Type=notify` unit counts as started.
     tell_supervisor(NotifyState::Ready);
+    inject_test_fault(&server);
     match server.join() {
         Ok(()) => {
             tracing::info!("stopped");
@@ -163,6 +164,20 @@ fn serve(args: ServeArgs, inherited: Option<greeter::activation::Inherited>) -> 
             ExitCode::FAILURE
         }
     }
+}
+
+/// Debug builds only: `GREETER_TEST_FAULT=N` makes worker `N` fail once serving, so the
+/// tests see what a supervisor sees (the ERROR line, the exit code).
+fn inject_test_fault(server: &greeter::ServerHandle) {
+    #[cfg(debug_assertions)]
+    if let Some(index) = std::env::var("GREETER_TEST_FAULT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        server.inject_fault(index);
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = server;
 }
 
 /// First SIGINT/SIGTERM drains gracefully; a second one stops at once.

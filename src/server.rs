@@ -11,7 +11,7 @@ use std::time::SystemTime;
 
 use crate::access::AccessLog;
 use crate::activation::Inherited;
-use crate::backend::{self, StatsSnapshot, Waker, WorkerHandle, WorkerSpec};
+use crate::backend::{self, Alarm, StatsSnapshot, Waker, WorkerHandle, WorkerSpec};
 use crate::choice::{self, Backend, Unsupported};
 use crate::config::{Config, Metrics};
 use crate::metrics::{Build, Registry};
@@ -87,14 +87,28 @@ impl Shutdown {
 struct Common<'a> {
     backend: Backend,
     config: &'a Config,
+    /// Serving workers, resolved once at start (see [`resolve_workers`]).
+    workers: usize,
     registry: &'a Arc<Registry>,
     access_log: Option<AccessLog>,
+    /// Raised by a worker that fails: stops them all.
+    alarm: Arc<Alarm>,
 }
 
 /// Starts a server as `config` says; returns once every worker is ready to accept.
 pub fn start(config: Config) -> Result<ServerHandle, StartError> {
-    let bound = bind(&config)?;
-    launch(config, bound)
+    let workers = resolve_workers(&config);
+    let bound = bind(&config, workers)?;
+    launch(config, workers, bound)
+}
+
+/// The worker count, read once: the available parallelism can change while a server
+/// starts (a cpuset or quota resized), and every part of it must agree on one figure.
+fn resolve_workers(config: &Config) -> usize {
+    config.workers.map_or_else(
+        || std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+        std::num::NonZeroUsize::get,
+    )
 }
 
 /// Starts a server on listening sockets a supervisor passed ([`crate::activation::take`])
@@ -104,28 +118,37 @@ pub fn start_inherited(
     mut config: Config,
     inherited: Inherited,
 ) -> Result<ServerHandle, StartError> {
+    let workers = resolve_workers(&config);
     let bound = adopt(&mut config, inherited)?;
-    launch(config, bound)
+    launch(config, workers, bound)
 }
 
-fn launch(config: Config, bound: Bound) -> Result<ServerHandle, StartError> {
+fn launch(config: Config, workers: usize, bound: Bound) -> Result<ServerHandle, StartError> {
     let backend = resolve_backend(&config)?;
-    let registry = Arc::new(Registry::new(config.worker_count(), bound.admin.is_some()));
-    let access_log = config.access_log.map(AccessLog::start).transpose();
+    let registry = Arc::new(Registry::new(workers, bound.admin.is_some()));
+    let lost = Arc::clone(&registry.access_log_lost);
+    let access_log = config
+        .access_log
+        .map(|format| AccessLog::start(format, lost))
+        .transpose();
     let (access_log, access_writer) = access_log.map_err(StartError::Worker)?.unzip();
     let common = Common {
         backend,
         config: &config,
+        workers,
         registry: &registry,
         access_log,
+        alarm: Arc::default(),
     };
-    let limit = connection_limit(&config, config.worker_count());
+    let limit = connection_limit(&config, workers);
     let mut workers = start_workers(&common, &bound.listeners, limit)?;
     let metrics_addr = match bound.admin {
         Some((listener, addr)) => Some(start_admin(&common, listener, addr, &mut workers)?),
         None => None,
     };
     record_build(&registry, backend, &workers.setup);
+    let wakers = Arc::new(workers.wakers);
+    common.alarm.arm(Arc::clone(&wakers));
     drop(common); // its end of the access log: the workers hold theirs
     let handle = ServerHandle {
         addr: bound.addr,
@@ -133,7 +156,7 @@ fn launch(config: Config, bound: Bound) -> Result<ServerHandle, StartError> {
         backend,
         setup: workers.setup,
         threads: workers.threads,
-        trigger: Shutdown(Arc::new(workers.wakers)),
+        trigger: Shutdown(wakers),
         registry,
         access_writer,
     };
@@ -153,9 +176,8 @@ struct Bound {
 }
 
 /// Binds every listener before any worker starts, so a bad address fails the start.
-fn bind(config: &Config) -> Result<Bound, StartError> {
-    let count = config.worker_count();
-    let listener_count = if net::LISTENER_PER_WORKER { count } else { 1 };
+fn bind(config: &Config, workers: usize) -> Result<Bound, StartError> {
+    let listener_count = if net::LISTENER_PER_WORKER { workers } else { 1 };
     let (listeners, addr) =
         net::listeners(config.listen, listener_count).map_err(bind_error(config.listen))?;
     let admin = admin_listener(config)?;
@@ -255,7 +277,7 @@ impl Workers {
     }
 }
 
-/// Starts one worker per `config.worker_count()`, each on its listener (or the one shared
+/// Starts `c.workers` workers, each on its listener (or the one shared
 /// listener); if one fails, those already started are stopped.
 fn start_workers(
     c: &Common<'_>,
@@ -264,8 +286,8 @@ fn start_workers(
 ) -> Result<Workers, StartError> {
     let mut workers = Workers::default();
     let exposition = (c.config.metrics == Metrics::Here).then(|| exposition(c.registry));
-    let shared = listeners.len() < c.config.worker_count();
-    for index in 0..c.config.worker_count() {
+    let shared = listeners.len() < c.workers;
+    for index in 0..c.workers {
         let listener = listeners.get(index).unwrap_or(&listeners[0]).try_clone();
         let greeter = greeter_for(c, Site::Main, index, exposition.clone());
         match listener.and_then(|l| spawn(c, index, (l, shared), greeter, limit)) {
@@ -283,7 +305,7 @@ fn start_admin(
     addr: SocketAddr,
     workers: &mut Workers,
 ) -> Result<SocketAddr, StartError> {
-    let index = c.config.worker_count(); // the admin worker comes last
+    let index = c.workers; // the admin worker comes last
     let greeter = greeter_for(c, Site::Admin, index, Some(exposition(c.registry)));
     match spawn(c, index, (listener, false), greeter, ADMIN_CONNECTIONS) {
         Ok(worker) => {
@@ -316,7 +338,7 @@ fn greeter_for(
     }
 }
 
-/// Starts worker `index` (the admin worker when it is `worker_count()`).
+/// Starts worker `index` (the admin worker when it is `c.workers`).
 fn spawn(
     c: &Common<'_>,
     index: usize,
@@ -324,7 +346,7 @@ fn spawn(
     greeter: Greeter,
     max_connections: usize,
 ) -> io::Result<WorkerHandle> {
-    let name = match index < c.config.worker_count() {
+    let name = match index < c.workers {
         true => index.to_string(),
         false => "admin".to_owned(),
     };
@@ -337,6 +359,7 @@ fn spawn(
         metrics: c.registry.worker(index),
         access_log: c.access_log.clone(),
         max_connections,
+        alarm: Arc::clone(&c.alarm),
     };
     match c.backend {
         #[cfg(uring)]
@@ -430,6 +453,13 @@ impl ServerHandle {
     /// Returns at once; [`ServerHandle::join`] waits for the end.
     pub fn shutdown(&self) {
         self.trigger.shutdown();
+    }
+
+    /// Makes worker `index` fail as a broken worker would (its listener and connections
+    /// dropped), to test what follows: the others drain and `join` reports the failure.
+    #[doc(hidden)]
+    pub fn inject_fault(&self, index: usize) {
+        self.trigger.0[index].fail();
     }
 
     /// A handle to start the shutdown from another thread.

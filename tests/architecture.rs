@@ -241,3 +241,18 @@ fn functions_are_short() {
     let median = lengths[lengths.len() / 2].0;
     assert!(median <= 10, "median function length {median}");
 }
+
+#[test]
+fn the_worker_count_is_read_once() {
+    // `available_parallelism` can change between calls (a cpuset or quota resized); a
+    // server that read it twice could index a worker that does not exist.
+    let reads = mentions("src", &["available_parallelism"]);
+    assert_eq!(reads.len(), 1, "{reads:#?}");
+    assert!(reads[0].starts_with("src/server.rs"), "{reads:#?}");
+    let resolved = mentions("src", &["resolve_workers("]);
+    assert_eq!(
+        resolved.len(),
+        3,
+        "defined once, called by each start: {resolved:#?}"
+    );
+}

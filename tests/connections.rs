@@ -289,7 +289,32 @@ fn port_in_use_is_a_clear_error(backend: BackendChoice) {
     assert!(err.to_string().contains("already in use"), "{err}");
 }
 
+/// A client that stops reading while the server drains: its write stalls, and it is cut
+/// at its own deadline (the idle timeout), not kept until the drain deadline.
+fn a_stalled_writer_is_cut_at_its_deadline_while_draining(backend: BackendChoice) {
+    let server = server_with(backend, |c| {
+        c.proto.greeting = "z".repeat(64 * 1024);
+        c.proto.timeouts.idle = Duration::from_millis(500);
+        c.shutdown_timeout = Duration::from_secs(600); // far beyond the wait below
+    });
+    let addr = server.local_addr();
+    let mut stalled = slow_reader(addr);
+    stalled.write_all(GET.repeat(64).as_bytes()).unwrap();
+    let mut first = [0; 1];
+    stalled.read_exact(&mut first).unwrap(); // the answers are on their way; no more reads
+    let trigger = server.shutdown_trigger();
+    let (joined, done) = std::sync::mpsc::channel();
+    thread::spawn(move || joined.send(server.join()));
+    trigger.shutdown();
+    let ended = done.recv_timeout(Duration::from_secs(20));
+    assert!(
+        matches!(ended, Ok(Ok(()))),
+        "the stalled writer must be cut at its deadline, not at the drain's: {ended:?}"
+    );
+}
+
 per_backend!(
+    a_stalled_writer_is_cut_at_its_deadline_while_draining,
     thousand_keep_alive_connections_ten_requests_each,
     resets_mid_request_and_mid_response_spare_other_clients,
     raw_protocol_greets_and_closes,

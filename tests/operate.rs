@@ -1,6 +1,7 @@
 //! Operating the binary: JSON log lines with structured fields, no colour codes where
 //! stderr is not a terminal, `--metrics-listen` and `--no-metrics` from the command line, and
-//! an access log whose writer cannot keep up (the workers keep serving; drops are counted).
+//! an access log whose writer cannot keep up (the workers keep serving; drops are counted),
+//! and one whose writes fail (said once, counted, serving goes on).
 
 mod support;
 
@@ -89,11 +90,50 @@ fn an_access_log_that_cannot_keep_up_drops_lines_not_requests(backend: BackendCh
     let metrics = exchange(addr, b"GET /metrics HTTP/1.0\r\n\r\n");
     let dropped: u64 = metrics
         .lines()
-        .find_map(|l| l.strip_prefix("greeter_access_log_dropped_total "))
+        .find_map(|l| l.strip_prefix("greeter_access_log_dropped_total{reason=\"behind\"} "))
         .and_then(|v| v.parse().ok())
         .expect("the drop counter");
     println!("{backend:?}: {dropped} of 20000 access log lines dropped");
     assert!(dropped > 0, "a writer that cannot keep up drops lines");
+}
+
+/// Standard output is a pipe whose reader is gone: every write fails (`EPIPE`). The
+/// writer says so once, counts the lines, and the server answers everything.
+fn an_access_log_whose_writes_fail_is_said_once_and_counted(backend: BackendChoice) {
+    let args = child_args(backend, &["--access-log"]);
+    let mut cmd = command(&args, &[]);
+    cmd.stdout(Stdio::piped());
+    let mut g = Greeter::spawn_with(cmd, |mut c| c.spawn());
+    drop(g.take_stdout()); // the reader goes: writes fail with EPIPE
+    let addr = g.address();
+    for round in 0..3 {
+        let mut c = connect(addr);
+        c.write_all(GET.repeat(10).as_bytes()).unwrap();
+        assert_eq!(
+            read_responses(&mut c, 10),
+            hello().repeat(10),
+            "round {round}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(150)); // a batch per round
+    }
+    g.wait_for_line("cannot write the access log");
+    let metrics = exchange(addr, b"GET /metrics HTTP/1.0\r\n\r\n");
+    let lost: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("greeter_access_log_dropped_total{reason=\"write_error\"} "))
+        .and_then(|v| v.parse().ok())
+        .expect("the write-error counter");
+    assert!(
+        lost >= 20,
+        "lines lost to failed writes are counted: {lost}"
+    );
+    let said = g.drain_log();
+    assert!(
+        !said
+            .iter()
+            .any(|l| l.contains("cannot write the access log")),
+        "said once per episode, not per batch: {said:#?}"
+    );
 }
 
 per_backend!(
@@ -101,4 +141,5 @@ per_backend!(
     text_logs_have_no_colour_codes_off_a_terminal,
     metrics_flags_on_the_command_line,
     an_access_log_that_cannot_keep_up_drops_lines_not_requests,
+    an_access_log_whose_writes_fail_is_said_once_and_counted,
 );

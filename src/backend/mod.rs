@@ -9,7 +9,8 @@ pub(crate) mod tokio;
 pub(crate) mod uring;
 
 use std::io;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -32,8 +33,15 @@ pub struct StatsSnapshot {
     pub accept_pauses: u64,
 }
 
-/// Tells one worker to shut down gracefully.
-pub(crate) enum Waker {
+/// Tells one worker to shut down gracefully (or, for a test, to fail).
+pub(crate) struct Waker {
+    wake: Wake,
+    /// Set before waking: the worker fails instead of draining.
+    fault: Arc<AtomicBool>,
+}
+
+/// How a worker is woken.
+pub(crate) enum Wake {
     #[cfg(uring)]
     EventFd(std::fs::File),
     #[cfg(feature = "tokio")]
@@ -41,16 +49,72 @@ pub(crate) enum Waker {
 }
 
 impl Waker {
+    /// A waker, and the fault flag the worker checks when woken.
+    pub fn new(wake: Wake) -> (Waker, Fault) {
+        let fault = Arc::new(AtomicBool::new(false));
+        let flag = Fault(Arc::clone(&fault));
+        (Waker { wake, fault }, flag)
+    }
+
     pub fn wake(&self) {
-        match self {
+        match &self.wake {
             #[cfg(uring)]
-            Waker::EventFd(file) => {
+            Wake::EventFd(file) => {
                 let _ = std::io::Write::write(&mut &*file, &1u64.to_ne_bytes());
             }
             #[cfg(feature = "tokio")]
-            Waker::Tokio(tx) => {
+            Wake::Tokio(tx) => {
                 let _ = tx.send(true);
             }
+        }
+    }
+
+    /// Makes the worker fail as a broken one would (for tests of what follows).
+    pub fn fail(&self) {
+        self.fault.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+}
+
+/// A worker's side of [`Waker::fail`].
+pub(crate) struct Fault(Arc<AtomicBool>);
+
+impl Fault {
+    /// When woken: `Err` if the wake was a fault injected by a test.
+    pub fn check(&self) -> io::Result<()> {
+        match self.0.load(Ordering::SeqCst) {
+            true => Err(io::Error::other("a fault injected for a test")),
+            false => Ok(()),
+        }
+    }
+}
+
+/// Raised by a worker that fails: every worker drains (so `/healthz` turns `503`
+/// everywhere) and the server's `join` reports the failure, which exits non-zero.
+#[derive(Default)]
+pub(crate) struct Alarm {
+    raised: AtomicBool,
+    wakers: OnceLock<Arc<Vec<Waker>>>,
+}
+
+impl Alarm {
+    /// Once every worker started: whom to wake. A worker that failed meanwhile wakes
+    /// them now.
+    pub fn arm(&self, wakers: Arc<Vec<Waker>>) {
+        let _ = self.wakers.set(wakers);
+        if self.raised.load(Ordering::SeqCst) {
+            self.wake_all();
+        }
+    }
+
+    fn raise(&self) {
+        self.raised.store(true, Ordering::SeqCst);
+        self.wake_all();
+    }
+
+    fn wake_all(&self) {
+        if let Some(wakers) = self.wakers.get() {
+            wakers.iter().for_each(Waker::wake);
         }
     }
 }
@@ -78,23 +142,28 @@ pub(crate) struct WorkerSpec<'a> {
     pub metrics: Arc<WorkerMetrics>,
     pub access_log: Option<AccessLog>,
     pub max_connections: usize,
+    /// Raised if the worker fails.
+    pub alarm: Arc<Alarm>,
 }
 
 /// Runs `setup` and then `run` on a new thread named `name`, returning once `setup` is
 /// done: its error, or the thread and the description `setup` gave (for the log line).
-/// Set-up failures are thereby reported by `start`, not later by `join`.
+/// Set-up failures are thereby reported by `start`, not later by `join`. A worker that
+/// fails once serving (an error or a panic) says why at ERROR and raises the `alarm`.
 pub(crate) fn start_worker<T>(
     name: String,
+    alarm: Arc<Alarm>,
     setup: impl FnOnce() -> io::Result<(T, String)> + Send + 'static,
     run: impl FnOnce(T) -> io::Result<()> + Send + 'static,
 ) -> io::Result<(JoinHandle<io::Result<()>>, String)> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let thread_name = name.clone();
     let thread = std::thread::Builder::new()
-        .name(name)
+        .name(thread_name)
         .spawn(move || match setup() {
             Ok((state, description)) => {
                 let _ = ready_tx.send(Ok(description));
-                run(state)
+                serve_or_alarm(&name, &alarm, || run(state))
             }
             Err(e) => {
                 let _ = ready_tx.send(Err(io::Error::new(e.kind(), e.to_string())));
@@ -106,6 +175,32 @@ pub(crate) fn start_worker<T>(
         .recv()
         .map_err(|_| io::Error::other("a worker exited during set-up"))??;
     Ok((thread, description))
+}
+
+/// Runs a worker's loop; if it fails or panics, logs the cause at ERROR and raises the
+/// alarm, so the failure stops the whole server instead of one worker going quiet.
+fn serve_or_alarm(
+    name: &str,
+    alarm: &Alarm,
+    run: impl FnOnce() -> io::Result<()>,
+) -> io::Result<()> {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run));
+    let result = outcome.unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(io::Error::other(format!("panicked: {why}")))
+    });
+    if let Err(e) = &result {
+        tracing::error!(
+            worker = name,
+            "worker {name} failed: {e}; stopping the server"
+        );
+        alarm.raise();
+    }
+    result
 }
 
 /// Prefixes an error with what was being done, so a start-up failure (a seccomp profile

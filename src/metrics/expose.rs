@@ -139,7 +139,7 @@ fn per_worker(
 /// An unlabelled counter summed over workers: name, help, and where each worker keeps it.
 type Total = (&'static str, &'static str, fn(&WorkerMetrics) -> u64);
 
-const TOTALS: [Total; 3] = [
+const TOTALS: [Total; 2] = [
     (
         "greeter_bytes_received_total",
         "Bytes received from clients.",
@@ -148,11 +148,6 @@ const TOTALS: [Total; 3] = [
     ("greeter_bytes_sent_total", "Bytes sent to clients.", |w| {
         w.bytes_sent.get()
     }),
-    (
-        "greeter_access_log_dropped_total",
-        "Access log lines dropped because the writer fell behind.",
-        |w| w.access_log_dropped.get(),
-    ),
 ];
 
 /// The io_uring backend's own.
@@ -194,6 +189,18 @@ fn traffic(r: &Registry, out: &mut Vec<u8>) {
     for (name, help, value) in TOTALS.iter().chain(uring_totals) {
         single(out, name, Kind::Counter, help, r.sum(value));
     }
+    let dropped = [
+        ("behind", r.sum(|w| w.access_log_dropped.get())),
+        ("write_error", r.access_log_lost.get()),
+    ];
+    let help = "Access log lines dropped: the writer fell behind, or a write failed.";
+    labelled(
+        out,
+        "greeter_access_log_dropped_total",
+        help,
+        "reason",
+        &dropped,
+    );
     let uring_gauges = if uring { &URING_GAUGES[..] } else { &[] };
     for (name, help, value) in uring_gauges {
         per_worker(r, out, (name, Kind::Gauge), help, value);

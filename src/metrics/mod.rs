@@ -99,6 +99,8 @@ pub(crate) struct Build {
 pub(crate) struct Registry {
     workers: Vec<(String, Arc<WorkerMetrics>)>,
     build: OnceLock<Build>,
+    /// Access log lines lost to failed writes (the log's writer thread counts them).
+    pub access_log_lost: Arc<Counter>,
 }
 
 impl Registry {
@@ -110,6 +112,7 @@ impl Registry {
         Registry {
             workers: labels.map(|l| (l, Arc::default())).collect(),
             build: OnceLock::new(),
+            access_log_lost: Arc::default(),
         }
     }
 

@@ -291,9 +291,14 @@ impl Flow {
 
     fn run(&mut self, g: &Greeter, data: &[u8], out: &mut Vec<u8>) -> Action {
         let progress = self.session.handle_input(g, data, out);
+        let rest = &data[progress.consumed..];
+        if let Some(overrun) = self.overrun(g, progress.next, rest.len()) {
+            return overrun;
+        }
         if !matches!(progress.next, Next::Close { .. }) {
-            // Only an unfinished request's bytes outlive the receive buffer.
-            self.tail.extend_from_slice(&data[progress.consumed..]);
+            // Only an unfinished request's bytes, or input held back within the bound,
+            // outlive the receive buffer.
+            self.tail.extend_from_slice(rest);
         }
         self.after(g, progress.next, out)
     }
@@ -302,10 +307,19 @@ impl Flow {
         let mut tail = mem::take(&mut self.tail);
         let progress = self.session.handle_input(g, &tail, out);
         tail.drain(..progress.consumed);
+        if let Some(overrun) = self.overrun(g, progress.next, tail.len()) {
+            return overrun;
+        }
         if !tail.is_empty() {
             self.tail = tail;
         }
         self.after(g, progress.next, out)
+    }
+
+    /// Output paused with more than the bound left over (one receive can carry hundreds
+    /// of KiB): held input may never pass the bound, so the client is cut off.
+    fn overrun(&mut self, g: &Greeter, next: Next, rest: usize) -> Option<Action> {
+        (next == Next::Flush && rest > g.max_held_input()).then(|| self.abort(CloseReason::Error))
     }
 
     fn after(&mut self, g: &Greeter, next: Next, out: &mut Vec<u8>) -> Action {

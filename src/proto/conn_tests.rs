@@ -139,6 +139,40 @@ fn input_held_without_a_flush_is_bounded() {
 }
 
 #[test]
+fn one_receive_far_past_the_bound_while_output_pauses_is_never_held_whole() {
+    // A bundle receive can carry hundreds of KiB at once: what is left when output pauses
+    // is held input too, under the same bound.
+    let config = ProtoConfig {
+        max_pending_output: 200,
+        max_header_bytes: 100,
+        ..ProtoConfig::default()
+    };
+    let g = greeter(config);
+    let now = Instant::now();
+    let (mut flow, mut out) = (Flow::new(&g, now), Vec::new());
+    let action = flow.handle_input(&g, &GET.repeat(1000), &mut out, now);
+    assert!(flow.buffered() <= 300, "{} bytes held", flow.buffered());
+    assert_eq!(
+        action,
+        Action::Abort,
+        "more than the bound at once is cut off"
+    );
+    // Within the bound, the rest waits for the output, and every request is answered.
+    let (mut flow, mut out) = (Flow::new(&g, now), Vec::new());
+    assert_eq!(
+        flow.handle_input(&g, &GET.repeat(10), &mut out, now),
+        Action::Hold
+    );
+    assert!(flow.buffered() <= 300, "{} bytes held", flow.buffered());
+    let mut answered = responses(&out);
+    while answered < 10 {
+        out.clear();
+        let _ = flow.handle_flushed(&g, &mut out, now);
+        answered += responses(&out);
+    }
+}
+
+#[test]
 fn half_close_still_answers_what_was_sent() {
     let g = greeter(ProtoConfig {
         max_pending_output: 100,

@@ -98,6 +98,11 @@ impl Greeter {
         }
     }
 
+    /// The child's standard output, if it was piped (to read it, or drop it).
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.child.stdout.take()
+    }
+
     /// Waits for a log line containing `needle`.
     pub fn wait_for_line(&mut self, needle: &str) -> String {
         let deadline = Instant::now() + WAIT;

@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
 
 use super::{Shared, tick};
+use crate::backend::Fault;
 use crate::backend::policy::{AfterError, Gate, Pause};
 
 /// A listener the accept loop takes connections from: tokio's, or tokio-uring's.
@@ -48,7 +49,7 @@ pub(super) async fn serve<L, F, T>(
     listener: L,
     mut a: Accept<F>,
     shared: Rc<Shared>,
-    stop: watch::Receiver<bool>,
+    (stop, fault): (watch::Receiver<bool>, Fault),
     shutdown_timeout: Duration,
 ) -> io::Result<()>
 where
@@ -58,6 +59,7 @@ where
 {
     tokio::task::spawn_local(tick(Rc::clone(&shared)));
     let deadline = a.accept(&listener, &shared, stop, shutdown_timeout).await;
+    fault.check()?; // a failing worker drops its listener and connections as they are
     drop(listener); // closed: what arrives now waits for the next process, or is refused
     a.drain(&shared, deadline).await;
     Ok(())

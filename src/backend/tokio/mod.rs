@@ -20,7 +20,9 @@ use std::time::SystemTime;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::{Spares, Waker, WorkerHandle, WorkerSpec, doing, start_worker, tick_for};
+use super::{
+    Alarm, Fault, Spares, Wake, Waker, WorkerHandle, WorkerSpec, doing, start_worker, tick_for,
+};
 use accept::{Accept, serve};
 
 use crate::access::AccessLog;
@@ -51,6 +53,7 @@ pub(crate) fn spawn(spec: WorkerSpec<'_>) -> io::Result<WorkerHandle> {
         listener,
         parts,
         waker,
+        alarm,
         ..
     } = Taken::from(spec);
     listener
@@ -71,7 +74,7 @@ pub(crate) fn spawn(spec: WorkerSpec<'_>) -> io::Result<WorkerHandle> {
         let serve = parts.serve(listener, conn::run);
         tokio::task::LocalSet::new().block_on(&runtime, serve)
     };
-    let (thread, setup) = start_worker(format!("greeter-tokio-{name}"), setup, run)?;
+    let (thread, setup) = start_worker(format!("greeter-tokio-{name}"), alarm, setup, run)?;
     Ok(WorkerHandle {
         thread,
         waker,
@@ -86,6 +89,7 @@ struct Taken<'a> {
     listener: socket2::Socket,
     parts: Parts,
     waker: Waker,
+    alarm: Arc<Alarm>,
     #[cfg_attr(not(tokio_uring), allow(dead_code))]
     config: &'a crate::config::Config,
 }
@@ -93,6 +97,7 @@ struct Taken<'a> {
 impl<'a> From<WorkerSpec<'a>> for Taken<'a> {
     fn from(spec: WorkerSpec<'a>) -> Taken<'a> {
         let (tx, stop) = watch::channel(false);
+        let (waker, fault) = Waker::new(Wake::Tokio(tx));
         let parts = Parts {
             greeter: spec.greeter,
             metrics: spec.metrics,
@@ -100,12 +105,14 @@ impl<'a> From<WorkerSpec<'a>> for Taken<'a> {
             max_connections: spec.max_connections,
             shutdown_timeout: spec.config.shutdown_timeout,
             stop,
+            fault,
         };
         Taken {
             name: spec.name,
             listener: spec.listener,
             parts,
-            waker: Waker::Tokio(tx),
+            waker,
+            alarm: spec.alarm,
             config: spec.config,
         }
     }
@@ -119,6 +126,8 @@ struct Parts {
     max_connections: usize,
     shutdown_timeout: std::time::Duration,
     stop: watch::Receiver<bool>,
+    /// Checked when stopped: a test's injected fault.
+    fault: Fault,
 }
 
 impl Parts {
@@ -132,7 +141,8 @@ impl Parts {
     {
         let shared = Rc::new(Shared::new(self.greeter, self.metrics, self.access_log));
         let accept = Accept::new(self.max_connections, run);
-        serve(listener, accept, shared, self.stop, self.shutdown_timeout).await
+        let stop = (self.stop, self.fault);
+        serve(listener, accept, shared, stop, self.shutdown_timeout).await
     }
 }
 

@@ -1,6 +1,7 @@
 //! A worker's connections as its timer sees them: each connection's deadline, whether it
-//! is idle, its task's waker, and a signal the worker raised for it (its deadline passed,
-//! shutdown, shedding). One periodic tick per worker checks every deadline, as the io_uring
+//! is idle, its task's waker, and the signals the worker raised for it (its deadline
+//! passed, shutdown, shedding). Signals are a set, each taken on its own: a pending
+//! shutdown never hides a deadline from a wait that only wants the deadline. One periodic tick per worker checks every deadline, as the io_uring
 //! worker does, instead of a timer entry armed and disarmed on every read.
 
 use std::cell::RefCell;
@@ -20,13 +21,22 @@ pub(super) enum Signal {
     Shed,
 }
 
+impl Signal {
+    /// The order a wait that accepts several takes them in.
+    const BY_PRIORITY: [Signal; 3] = [Signal::Shed, Signal::Timeout, Signal::Shutdown];
+
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
 #[derive(Debug)]
 struct Slot {
     deadline: Instant,
     idle: bool,
     waker: Option<Waker>,
-    /// Raised and not yet taken; a later signal does not replace an earlier one.
-    signal: Option<Signal>,
+    /// Signals raised and not yet taken, one bit each ([`Signal::bit`]).
+    raised: u8,
 }
 
 /// The connections of one worker, by the index `register` gave.
@@ -40,7 +50,7 @@ impl Slots {
             deadline,
             idle: false,
             waker: None,
-            signal: None,
+            raised: 0,
         })
     }
 
@@ -55,8 +65,8 @@ impl Slots {
         (slot.deadline, slot.idle) = (deadline, idle);
     }
 
-    /// Takes a raised signal that `wanted` accepts; else remembers `waker` to be woken
-    /// when one is raised.
+    /// Takes a raised signal that `wanted` accepts (the others stay raised); else
+    /// remembers `waker` to be woken when one is raised.
     pub fn poll(
         &self,
         id: usize,
@@ -65,8 +75,12 @@ impl Slots {
     ) -> Option<Signal> {
         let mut slots = self.0.borrow_mut();
         let slot = &mut slots[id];
-        if let Some(signal) = slot.signal.filter(|s| wanted(*s)) {
-            slot.signal = None;
+        let raised = slot.raised;
+        let taken = Signal::BY_PRIORITY
+            .into_iter()
+            .find(|s| raised & s.bit() != 0 && wanted(*s));
+        if let Some(signal) = taken {
+            slot.raised &= !signal.bit();
             return Some(signal);
         }
         if !slot.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
@@ -95,9 +109,9 @@ impl Slots {
         let chosen = slots
             .iter_mut()
             .map(|(_, s)| s)
-            .filter(|s| s.signal.is_none() && which(s));
+            .filter(|s| s.raised & signal.bit() == 0 && which(s));
         for slot in chosen.take(count) {
-            slot.signal = Some(signal);
+            slot.raised |= signal.bit();
             if let Some(waker) = slot.waker.take() {
                 waker.wake();
             }
@@ -150,5 +164,27 @@ mod tests {
         slots.shed(5);
         assert_eq!(slots.poll(late, &waker, |_| true), Some(Signal::Shed));
         assert_eq!(slots.poll(early, &waker, |_| true), None, "busy: not shed");
+    }
+
+    #[test]
+    fn a_pending_shutdown_never_hides_a_deadline() {
+        let t0 = Instant::now();
+        let slots = Slots::default();
+        let writer = slots.register(t0 + Duration::from_secs(9));
+        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        slots.shutdown(); // not taken: the connection is busy writing
+        slots.expire(t0 + Duration::from_secs(10));
+        let timeout_only = |s: Signal| s == Signal::Timeout;
+        assert_eq!(
+            slots.poll(writer, &waker, timeout_only),
+            Some(Signal::Timeout),
+            "a stalled writer still learns its deadline passed"
+        );
+        assert_eq!(
+            slots.poll(writer, &waker, |_| true),
+            Some(Signal::Shutdown),
+            "and the shutdown is still there for the next read"
+        );
+        assert_eq!(slots.poll(writer, &waker, |_| true), None);
     }
 }

@@ -9,7 +9,7 @@ mod worker;
 
 use std::io;
 
-use super::{Waker, WorkerHandle, WorkerSpec, doing, start_worker};
+use super::{Wake, Waker, WorkerHandle, WorkerSpec, doing, start_worker};
 use crate::uring::{OpKind, eventfd};
 
 /// What a worker's submissions are for.
@@ -37,15 +37,16 @@ impl OpKind for Op {
 /// Starts a worker; returns once its ring is set up (or failed to).
 pub(crate) fn spawn(spec: WorkerSpec<'_>) -> io::Result<WorkerHandle> {
     let wake = eventfd().map_err(doing("creating its wake-up eventfd"))?;
-    let waker = Waker::EventFd(std::fs::File::from(wake.try_clone()?));
+    let (waker, fault) = Waker::new(Wake::EventFd(std::fs::File::from(wake.try_clone()?)));
     let name = format!("greeter-uring-{}", spec.name);
+    let alarm = std::sync::Arc::clone(&spec.alarm);
     let parts = worker::Parts::from(spec);
     let setup = move || {
-        let worker = worker::Worker::new(parts, wake)?;
+        let worker = worker::Worker::new(parts, (wake, fault))?;
         let setup = worker.setup().to_string();
         Ok((worker, setup))
     };
-    let (thread, setup) = start_worker(name, setup, worker::Worker::run)?;
+    let (thread, setup) = start_worker(name, alarm, setup, worker::Worker::run)?;
     Ok(WorkerHandle {
         thread,
         waker,

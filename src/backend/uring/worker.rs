@@ -14,7 +14,7 @@ use super::Op;
 use super::accept::Acceptor;
 use super::conn::{Conn, Recv};
 use crate::access::AccessLog;
-use crate::backend::{Spares, WorkerSpec, doing, tick_for};
+use crate::backend::{Fault, Spares, WorkerSpec, doing, tick_for};
 use crate::config::UringConfig;
 use crate::metrics::WorkerMetrics;
 use crate::proto::{Action, CloseReason, Flow, Greeter};
@@ -53,6 +53,8 @@ pub(super) struct Worker {
     ring: Ring<Op>,
     acceptor: Acceptor,
     wake: OwnedFd,
+    /// Checked when woken: a test's injected fault.
+    fault: Fault,
     conns: Slab<Conn>,
     greeter: Greeter,
     /// The timer's period.
@@ -76,7 +78,7 @@ pub(super) struct Worker {
 }
 
 impl Worker {
-    pub fn new(parts: Parts, wake: OwnedFd) -> io::Result<Worker> {
+    pub fn new(parts: Parts, (wake, fault): (OwnedFd, Fault)) -> io::Result<Worker> {
         let ring = ring_for(&parts)?;
         let metrics = parts.metrics;
         Ok(Worker {
@@ -87,6 +89,7 @@ impl Worker {
                 Arc::clone(&metrics),
             ),
             wake,
+            fault,
             conns: Slab::new(),
             tick: tick_for(parts.greeter.timeouts()),
             greeter: parts.greeter,
@@ -119,7 +122,9 @@ impl Worker {
             self.ring.submit_and_wait()?;
             self.now = Instant::now();
             self.ring.drain(&mut batch);
-            batch.drain(..).for_each(|c| self.on_completion(c));
+            for c in batch.drain(..) {
+                self.on_completion(c)?;
+            }
             self.rearm_starved();
             if let Some(log) = self.access_log.as_mut() {
                 log.flush(&self.metrics);
@@ -150,7 +155,7 @@ impl Worker {
         self.conns.is_empty() && (!self.acceptor.is_armed() || self.now >= deadline)
     }
 
-    fn on_completion(&mut self, c: Completion<Op, Vec<u8>>) {
+    fn on_completion(&mut self, c: Completion<Op, Vec<u8>>) -> io::Result<()> {
         match c.token.kind() {
             Op::Accept => {
                 let open = self.conns.len();
@@ -162,8 +167,12 @@ impl Worker {
             Op::Recv => self.on_recv(&c),
             Op::Send => self.on_send(c),
             Op::Tick => self.on_tick(),
-            Op::Wake => self.start_draining(),
+            Op::Wake => {
+                self.fault.check()?;
+                self.start_draining();
+            }
         }
+        Ok(())
     }
 
     /// Registers a freshly accepted connection and starts receiving on it.

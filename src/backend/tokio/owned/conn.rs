@@ -26,13 +26,17 @@ use super::super::state::{Io, State, serve};
 use crate::proto::{Action, CloseReason};
 
 /// A worker's read buffers: each connection holds one while it lives (a read is in flight
-/// whenever it waits for input) and returns it when it closes.
+/// whenever it waits for input) and returns it when it closes. At most [`Buffers::KEEP`]
+/// wait for reuse: a burst of connections does not pin its buffers after it ends.
 pub(super) struct Buffers {
     size: usize,
     free: RefCell<Vec<Vec<u8>>>,
 }
 
 impl Buffers {
+    /// Returned buffers kept for the next connections; more are freed.
+    const KEEP: usize = 64;
+
     pub fn new(size: usize) -> Buffers {
         Buffers {
             size,
@@ -46,8 +50,25 @@ impl Buffers {
     }
 
     fn give(&self, mut buf: Vec<u8>) {
-        buf.clear();
-        self.free.borrow_mut().push(buf);
+        let mut free = self.free.borrow_mut();
+        if free.len() < Self::KEEP {
+            buf.clear();
+            free.push(buf);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn returned_buffers_beyond_the_few_kept_are_freed() {
+        let buffers = Buffers::new(2048);
+        let taken: Vec<Vec<u8>> = (0..1000).map(|_| buffers.take()).collect();
+        taken.into_iter().for_each(|b| buffers.give(b));
+        assert_eq!(buffers.free.borrow().len(), Buffers::KEEP);
+        assert_eq!(buffers.take().capacity(), 2048, "a kept one is reused");
     }
 }
 

@@ -34,6 +34,7 @@ pub(crate) fn spawn(spec: WorkerSpec<'_>) -> io::Result<WorkerHandle> {
         listener,
         parts,
         waker,
+        alarm,
         config,
     } = Taken::from(spec);
     let entries = config.uring.sq_entries;
@@ -53,7 +54,8 @@ pub(crate) fn spawn(spec: WorkerSpec<'_>) -> io::Result<WorkerHandle> {
             parts.serve(listener, run).await
         })
     };
-    let (thread, setup) = start_worker(format!("greeter-tokio-uring-{name}"), setup, run)?;
+    let name = format!("greeter-tokio-uring-{name}");
+    let (thread, setup) = start_worker(name, alarm, setup, run)?;
     Ok(WorkerHandle {
         thread,
         waker,
