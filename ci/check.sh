@@ -43,6 +43,9 @@ grep -q 'enable the `tokio` feature' <<<"$out" || { echo "$out" >&2; exit 1; }
 echo "ok: $(grep -m1 'error: greeter has no backend' <<<"$out")"
 
 
+step "macOS (x86_64, aarch64) and FreeBSD: clippy on the real targets"
+ci/platforms.sh
+
 step "documentation builds without warnings; the fuzz target compiles (as cargo-fuzz builds it)"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 (cd fuzz && RUSTFLAGS="--cfg fuzzing" cargo check --quiet)

@@ -11,6 +11,7 @@ use std::thread;
 use std::time::Instant;
 
 use greeter::BackendChoice;
+#[cfg(target_os = "linux")]
 use support::child::{Greeter, child_args, command};
 use support::*;
 

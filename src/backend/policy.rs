@@ -117,25 +117,31 @@ impl Gate {
     }
 }
 
-/// `None` for errors of one pending connection, which the man page says to retry like
-/// `EAGAIN`; otherwise why accepting must pause.
+/// Errors of one pending connection, which accept(2) says to retry like `EAGAIN`. `ENONET`
+/// exists only on Linux.
+const ONE_CONNECTION: &[i32] = &[
+    libc::ECONNABORTED,
+    libc::EINTR,
+    libc::EAGAIN,
+    libc::ECANCELED,
+    libc::EPROTO,
+    libc::ENETDOWN,
+    libc::ENOPROTOOPT,
+    libc::EHOSTDOWN,
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    libc::ENONET,
+    libc::EHOSTUNREACH,
+    libc::EOPNOTSUPP,
+    libc::ENETUNREACH,
+    libc::ETIMEDOUT,
+];
+
+/// `None` for errors of one pending connection; otherwise why accepting must pause.
 fn classify(errno: i32) -> Option<Pause> {
     match errno {
         libc::EMFILE | libc::ENFILE => Some(Pause::Descriptors),
         libc::ENOMEM | libc::ENOBUFS => Some(Pause::Memory),
-        libc::ECONNABORTED
-        | libc::EINTR
-        | libc::EAGAIN
-        | libc::ECANCELED
-        | libc::EPROTO
-        | libc::ENETDOWN
-        | libc::ENOPROTOOPT
-        | libc::EHOSTDOWN
-        | libc::ENONET
-        | libc::EHOSTUNREACH
-        | libc::EOPNOTSUPP
-        | libc::ENETUNREACH
-        | libc::ETIMEDOUT => None,
+        e if ONE_CONNECTION.contains(&e) => None,
         _ => Some(Pause::Error),
     }
 }
