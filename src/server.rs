@@ -438,6 +438,7 @@ impl ServerHandle {
             accepted: r.sum(|w| w.accepted.get()),
             open: r.sum(|w| w.open.get()),
             recv_enobufs: r.sum(|w| w.uring_enobufs.get()),
+            sq_waits: r.sum(|w| w.uring_sq_waits.get()),
             accept_pauses: r.sum(|w| w.paused_total()),
         }
     }

@@ -29,6 +29,8 @@ pub struct StatsSnapshot {
     pub open: u64,
     /// io_uring receives that found the buffer ring empty and were re-armed.
     pub recv_enobufs: u64,
+    /// io_uring submissions that found the submission queue full and waited for room.
+    pub sq_waits: u64,
     /// Times accepting paused, for any cause.
     pub accept_pauses: u64,
 }

@@ -166,15 +166,16 @@ impl Engine {
         let conn = &mut self.conns[slot];
         conn.generation = conn.generation.next();
         let token = Token::new(Op::Connect, slot, conn.generation);
-        let connected = socket.and_then(|socket| {
-            let fd = OwnedFd::from(socket);
-            self.ring.connect(fd.as_raw_fd(), self.job.addr, token)?;
-            conn.fd = Some(fd);
-            Ok(())
-        });
-        if connected.is_err() {
-            self.stats.errors.connect += 1;
-            conn.retry_at = Some(self.now + RETRY_NS);
+        match socket {
+            Ok(socket) => {
+                let fd = OwnedFd::from(socket);
+                self.ring.connect(fd.as_raw_fd(), self.job.addr, token);
+                conn.fd = Some(fd);
+            }
+            Err(_) => {
+                self.stats.errors.connect += 1;
+                conn.retry_at = Some(self.now + RETRY_NS);
+            }
         }
     }
 
@@ -305,18 +306,8 @@ impl Engine {
             return;
         };
         let token = Token::new(Op::Send, slot, conn.generation);
-        match self.ring.send(fd, cursor, token) {
-            Ok(()) => conn.sending = true,
-            Err(_) => self.lost(slot),
-        }
-    }
-
-    /// A failed read, write or submission: what was in flight is lost; start over.
-    fn lost(&mut self, slot: usize) {
-        self.conns[slot]
-            .client
-            .on_error(&self.job.plan, &mut self.stats);
-        self.reconnect(slot);
+        self.ring.send(fd, cursor, token);
+        conn.sending = true;
     }
 
     fn arm_recv(&mut self, slot: usize) {
@@ -326,10 +317,8 @@ impl Engine {
         };
         if conn.connected && !conn.receiving {
             let token = Token::new(Op::Recv, slot, conn.generation);
-            match self.ring.recv_multi(fd, token) {
-                Ok(()) => conn.receiving = true,
-                Err(_) => self.lost(slot),
-            }
+            self.ring.recv_multi(fd, token);
+            conn.receiving = true;
         }
     }
 
@@ -383,9 +372,8 @@ impl Engine {
             return;
         }
         let after = Duration::from_nanos(wake.saturating_sub(self.now).max(1_000));
-        if self.ring.timeout(after, Token::global(Op::Timer)).is_ok() {
-            self.timers.insert(0, wake);
-        }
+        self.ring.timeout(after, Token::global(Op::Timer));
+        self.timers.insert(0, wake);
     }
 
     fn report_progress(&mut self) {

@@ -151,7 +151,7 @@ const TOTALS: [Total; 2] = [
 ];
 
 /// The io_uring backend's own.
-const URING_TOTALS: [Total; 3] = [
+const URING_TOTALS: [Total; 4] = [
     (
         "greeter_uring_enobufs_total",
         "io_uring receives that found the buffer ring empty and were re-armed.",
@@ -166,6 +166,11 @@ const URING_TOTALS: [Total; 3] = [
         "greeter_uring_completions_total",
         "io_uring completions drained.",
         |w| w.uring_completions.get(),
+    ),
+    (
+        "greeter_uring_sq_waits_total",
+        "io_uring submissions that found the submission queue full and waited for room.",
+        |w| w.uring_sq_waits.get(),
     ),
 ];
 

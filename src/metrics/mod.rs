@@ -57,6 +57,8 @@ pub(crate) struct WorkerMetrics {
     pub uring_enobufs: Counter,
     pub uring_submit_calls: Counter,
     pub uring_completions: Counter,
+    /// Submissions that found the submission queue full and waited for room.
+    pub uring_sq_waits: Counter,
     /// Gauges: receive buffers out of the kernel's hands, fixed-file slots held.
     pub uring_buffers_in_use: Counter,
     pub uring_direct_slots_in_use: Counter,

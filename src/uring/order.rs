@@ -1,7 +1,7 @@
 //! The order rules that keep one connection's operations off another's descriptor: a
 //! close waits for the operations on its target that the kernel resolves late, and
-//! fire-and-forget entries the submission queue could not take wait, in order, for the
-//! next turn. Pure bookkeeping; [`super::Ring`] submits.
+//! entries the submission queue could not take wait, in order, for room (later entries
+//! queue behind them). Pure bookkeeping; [`super::Ring`] submits.
 //!
 //! Why: a descriptor number (or a fixed-file slot) is free for the next accept as soon as
 //! its close runs. An operation the kernel punts to io-wq before looking its descriptor up
@@ -19,13 +19,15 @@ use super::ring::{Socket, Target};
 /// What waits to be submitted, and which closes wait for late operations.
 #[derive(Debug, Default)]
 pub(super) struct Order {
-    /// Fire-and-forget entries (cancels, closes) the queue could not take, oldest first.
-    /// INVARIANT: while it is not empty, no fire-and-forget entry skips ahead of it.
+    /// Entries the queue could not take, oldest first.
+    /// INVARIANT: while it is not empty, no entry skips ahead of it.
     backlog: VecDeque<squeue::Entry>,
     /// Targets with operations in flight that resolve their descriptor late.
     late: HashMap<Target, Late>,
     /// Fixed-file slots accepted and not yet handed to a close.
     direct_slots: usize,
+    /// Entries that found the queue full and waited, so far.
+    waited: u64,
 }
 
 /// Late operations on one target, and the close that waits for them.
@@ -63,13 +65,19 @@ impl Order {
         }
     }
 
-    /// Whether fire-and-forget entries wait: a new one must queue behind them.
+    /// Whether entries wait: a new one must queue behind them.
     pub fn is_waiting(&self) -> bool {
         !self.backlog.is_empty()
     }
 
     pub fn wait(&mut self, entry: squeue::Entry) {
+        self.waited += 1;
         self.backlog.push_back(entry);
+    }
+
+    /// Entries that found the queue full and waited for room, so far.
+    pub fn waited(&self) -> u64 {
+        self.waited
     }
 
     /// The oldest waiting entry, to try first.

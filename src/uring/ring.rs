@@ -6,8 +6,8 @@
 //! buffer then comes back in [`Completion::sent`]. If the ring is dropped with operations
 //! in flight, their memory is leaked rather than freed under the kernel.
 //!
-//! Closes and cancels never fail: what the queue cannot take now waits, in order, for the
-//! next turn, and a close waits for the late operations on its target ([`super::order`]).
+//! Submissions never fail: what the queue cannot take now waits, in order, for the next
+//! turn, and a close waits for the late operations on its target ([`super::order`]).
 #![allow(unsafe_code)]
 
 use std::io;
@@ -170,9 +170,10 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
         Ok(())
     }
 
-    /// `io_uring_enter` calls made to submit, and completions drained, so far.
-    pub fn counts(&self) -> (u64, u64) {
-        (self.submit_calls, self.completions)
+    /// `io_uring_enter` calls made to submit, completions drained, and submissions that
+    /// found the queue full (and waited for room), so far.
+    pub fn counts(&self) -> (u64, u64, u64) {
+        (self.submit_calls, self.completions, self.order.waited())
     }
 
     /// Receive buffers not in the kernel's hands (reported or checked out), and fixed-file
@@ -206,26 +207,26 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
     }
 
     /// Accepts connections on `listener` until cancelled; each completion carries one.
-    pub fn accept_multi(&mut self, listener: RawFd, token: Token<K>) -> io::Result<()> {
+    pub fn accept_multi(&mut self, listener: RawFd, token: Token<K>) {
         let entry = opcode::AcceptMulti::new(types::Fd(listener))
             .flags(self.accept_flags())
             .allocate_file_index(self.direct)
             .build();
         // SAFETY: accept without an address buffer passes no memory to the kernel.
-        unsafe { self.push_counted(&entry.user_data(token.encode(Class::Accept))) }
+        unsafe { self.push_counted(entry.user_data(token.encode(Class::Accept))) }
     }
 
     /// Accepts one connection. On a listener several rings share, re-arming one accept at
     /// a time takes turns: the kernel wakes one exclusive waiter, the oldest, and a
     /// multishot accept stays the oldest for good.
-    pub fn accept_once(&mut self, listener: RawFd, token: Token<K>) -> io::Result<()> {
+    pub fn accept_once(&mut self, listener: RawFd, token: Token<K>) {
         let slot = self.direct.then(types::DestinationSlot::auto_target);
         let entry = opcode::Accept::new(types::Fd(listener), ptr::null_mut(), ptr::null_mut())
             .flags(self.accept_flags())
             .file_index(slot)
             .build();
         // SAFETY: no address buffer (both pointers null): no memory passes to the kernel.
-        unsafe { self.push_counted(&entry.user_data(token.encode(Class::Accept))) }
+        unsafe { self.push_counted(entry.user_data(token.encode(Class::Accept))) }
     }
 
     /// A direct descriptor has no close-on-exec flag: the kernel refuses the flag for it.
@@ -235,7 +236,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
 
     /// Receives into the registered buffer ring until cancelled or out of buffers; with
     /// bundles on, a completion may fill several buffers (see [`Ring::checkout`]).
-    pub fn recv_multi(&mut self, on: Target, token: Token<K>) -> io::Result<()> {
+    pub fn recv_multi(&mut self, on: Target, token: Token<K>) {
         let group = self.buffers().group();
         let entry = if self.setup.is_recv_bundle() {
             on!(on, |t| opcode::RecvMultiBundle::new(t, group).build())
@@ -244,11 +245,11 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
         };
         let entry = entry.user_data(token.encode(Class::Plain));
         // SAFETY: the kernel writes only into buffers of the registered group, which `self` owns and keeps mapped while any operation is in flight (see `Drop`).
-        unsafe { self.push_counted(&entry) }
+        unsafe { self.push_counted(entry) }
     }
 
     /// Sends the cursor's remaining bytes; the cursor comes back with the completion.
-    pub fn send(&mut self, on: Target, cursor: SendCursor<B>, token: Token<K>) -> io::Result<()> {
+    pub fn send(&mut self, on: Target, cursor: SendCursor<B>, token: Token<K>) {
         let rest = cursor.remaining();
         let (ptr, len) = (rest.as_ptr(), u32::try_from(rest.len()).unwrap_or(u32::MAX));
         let entry = on!(on, |t| opcode::Send::new(t, ptr, len)
@@ -259,7 +260,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
     }
 
     /// Connects `fd` to `addr`.
-    pub fn connect(&mut self, fd: RawFd, addr: SocketAddr, token: Token<K>) -> io::Result<()> {
+    pub fn connect(&mut self, fd: RawFd, addr: SocketAddr, token: Token<K>) {
         let addr = Box::new(SockAddr::from(addr));
         let entry = opcode::Connect::new(types::Fd(fd), addr.as_ptr().cast(), addr.len()).build();
         // SAFETY: the address is boxed; the box moves into `self.owned` and stays there (at the same heap address) until the completion ending this connect is drained.
@@ -267,7 +268,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
     }
 
     /// A timer that completes after `after`. Several may be in flight.
-    pub fn timeout(&mut self, after: Duration, token: Token<K>) -> io::Result<()> {
+    pub fn timeout(&mut self, after: Duration, token: Token<K>) {
         let timespec = Box::new(types::Timespec::from(after));
         let entry = opcode::Timeout::new(&*timespec).build();
         // SAFETY: the timespec is boxed and kept in `self.owned` until the timeout completes.
@@ -275,7 +276,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
     }
 
     /// Reads an eventfd's counter; completes when someone writes to it.
-    pub fn read_eventfd(&mut self, eventfd: RawFd, token: Token<K>) -> io::Result<()> {
+    pub fn read_eventfd(&mut self, eventfd: RawFd, token: Token<K>) {
         let mut counter = Box::new([0u8; 8]);
         let entry = opcode::Read::new(types::Fd(eventfd), counter.as_mut_ptr(), 8).build();
         // SAFETY: the counter is boxed and kept in `self.owned` until the read completes.
@@ -368,7 +369,8 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
     }
 
     /// Moves entries that waited for room into the queue, oldest first; if some still do
-    /// not fit, submits once to make room and tries again.
+    /// not fit, submits once to make room and tries again (what still does not fit waits
+    /// for the next turn).
     pub(super) fn queue_waiting(&mut self) {
         if self.queue_backlog() {
             return;
@@ -382,7 +384,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
     fn queue_backlog(&mut self) -> bool {
         while let Some(entry) = self.order.oldest() {
             let entry = entry.clone();
-            // SAFETY: a waiting entry passes no memory (see `push_in_order`).
+            // SAFETY: a waiting entry's memory stays valid until its completion (see `push_in_order`).
             if unsafe { self.queue(&entry) }.is_err() {
                 return false;
             }
@@ -399,24 +401,18 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
         entry: squeue::Entry,
         token: Option<Token<K>>,
         memory: Memory<B>,
-    ) -> io::Result<()> {
+    ) {
         let key = self.owned.insert(Owned { token, memory });
-        let entry = entry.user_data(token::owned(key));
-        // SAFETY: the memory now lives in `self.owned[key]` until the completion is drained.
-        let pushed = unsafe { self.push_counted(&entry) };
-        if pushed.is_err() {
-            self.owned.remove(key); // never reached the kernel
-        }
-        pushed
+        // SAFETY: the memory now lives in `self.owned[key]` until the completion is drained, whether the entry is queued now or waits for room.
+        unsafe { self.push_counted(entry.user_data(token::owned(key))) }
     }
 
     /// # Safety
     /// Memory the entry points to must stay valid until its final completion is drained.
-    unsafe fn push_counted(&mut self, entry: &squeue::Entry) -> io::Result<()> {
-        // SAFETY: forwarded to the caller.
-        unsafe { self.push(entry) }?;
+    unsafe fn push_counted(&mut self, entry: squeue::Entry) {
         self.in_flight += 1;
-        Ok(())
+        // SAFETY: forwarded to the caller.
+        unsafe { self.push_in_order(entry) }
     }
 
     /// # Safety
@@ -429,40 +425,20 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
         unsafe { self.push_in_order(entry) }
     }
 
-    /// Queues `entry` behind any that wait for room, or makes it wait too: never refused,
-    /// never ahead of an older fire-and-forget entry.
+    /// Queues `entry` behind any that wait for room; if the queue is full it waits too,
+    /// and one submission makes room for what waits. Never refused, never ahead of an
+    /// older entry: the order of submission is the order of calls.
     ///
     /// # Safety
-    /// The entry passes no memory to the kernel.
+    /// Memory the entry points to must stay valid until its final completion is drained
+    /// (entries that wait keep pointing into `self.owned`, which does not move them).
     unsafe fn push_in_order(&mut self, entry: squeue::Entry) {
         // SAFETY: forwarded to the caller.
-        if self.order.is_waiting() || unsafe { self.queue(&entry) }.is_err() {
-            self.order.wait(entry);
+        if !self.order.is_waiting() && unsafe { self.queue(&entry) }.is_ok() {
+            return;
         }
-    }
-
-    /// Queues `entry`; a full queue is handed to the kernel once to make room (entries
-    /// waiting for room go first). If it is still full (the kernel refused the
-    /// submission), the error says so: a bounded attempt, never a spin.
-    ///
-    /// # Safety
-    /// As [`Ring::push_counted`].
-    unsafe fn push(&mut self, entry: &squeue::Entry) -> io::Result<()> {
-        // SAFETY: forwarded to the caller.
-        if unsafe { self.queue(entry) }.is_ok() {
-            return Ok(());
-        }
-        self.submit_calls += 1;
-        let submitted = self.submitter.submit();
-        self.queue_backlog();
-        // SAFETY: forwarded to the caller.
-        if unsafe { self.queue(entry) }.is_ok() {
-            return Ok(());
-        }
-        Err(match submitted {
-            Err(e) => io::Error::new(e.kind(), format!("io_uring submission failed: {e}")),
-            Ok(_) => io::Error::other("the io_uring submission queue stays full"),
-        })
+        self.order.wait(entry);
+        self.queue_waiting();
     }
 }
 
@@ -470,7 +446,7 @@ impl<K, B: SendBuf> Ring<K, B> {
     /// Writes `entry` into the submission queue, if it has room.
     ///
     /// # Safety
-    /// As [`Ring::push_counted`].
+    /// As [`Ring::push_in_order`].
     unsafe fn queue(&mut self, entry: &squeue::Entry) -> Result<(), QueueFull> {
         // SAFETY: no other submission queue handle exists: each lives only within this call; the entry's memory is the caller's promise.
         unsafe { self.uring.submission_shared().push(entry) }.map_err(|_| QueueFull)

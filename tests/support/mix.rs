@@ -6,6 +6,8 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -104,9 +106,17 @@ pub fn polite(addr: SocketAddr, kind: Polite) -> Result<(), Failure> {
     let bodies = kind.bodies();
     let wanted = [answers(&bodies, false), answers(&bodies, true)];
     let got = read_until(&mut c, &wanted)?;
-    match wanted.contains(&got) {
-        true => Ok(()),
-        false => Err(Failure::Wrong {
+    if wanted.contains(&got) {
+        return Ok(());
+    }
+    // While draining, requests not yet received when the server closed go unanswered:
+    // the answers before them, the last saying `Connection: close`, are a clean close.
+    match (1..bodies.len()).find(|&k| got == answers(&bodies[..k], true)) {
+        Some(k) => Err(Failure::Closed(format!(
+            "closed after {k} of {} answers",
+            bodies.len()
+        ))),
+        None => Err(Failure::Wrong {
             got,
             want: wanted[0].clone(),
         }),
@@ -274,4 +284,84 @@ fn dial(addr: SocketAddr) -> std::io::Result<TcpStream> {
     c.set_read_timeout(Some(PATIENCE))?;
     c.set_write_timeout(Some(PATIENCE))?;
     Ok(c)
+}
+
+/// What a run of the mix saw.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Well-formed exchanges answered byte for byte.
+    pub served: usize,
+    /// Hostile clients run (refusals checked).
+    pub hostile: usize,
+    /// Exchanges that went wrong, and when the failure was seen.
+    pub failures: Vec<(Instant, String, Failure)>,
+}
+
+impl Tally {
+    fn add(&mut self, other: Tally) {
+        self.served += other.served;
+        self.hostile += other.hostile;
+        self.failures.extend(other.failures);
+    }
+}
+
+/// Clients of every kind running in loops until stopped.
+pub struct Mix {
+    stop: Arc<AtomicBool>,
+    threads: Vec<thread::JoinHandle<Tally>>,
+}
+
+impl Mix {
+    /// Starts `per_kind` threads of each well-formed kind and one of each hostile kind,
+    /// each pausing `pace` between exchanges; hostile clients that hold a connection hold
+    /// it for `hold`.
+    pub fn start(addr: SocketAddr, per_kind: usize, pace: Duration, hold: Duration) -> Mix {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        for kind in Polite::ALL
+            .iter()
+            .flat_map(|k| std::iter::repeat_n(*k, per_kind))
+        {
+            let stop = Arc::clone(&stop);
+            threads.push(thread::spawn(move || {
+                repeat(&stop, pace, |t| match polite(addr, kind) {
+                    Ok(()) => t.served += 1,
+                    Err(f) => t.failures.push((Instant::now(), format!("{kind:?}"), f)),
+                })
+            }));
+        }
+        for kind in Hostile::ALL {
+            let stop = Arc::clone(&stop);
+            threads.push(thread::spawn(move || {
+                repeat(&stop, pace, |t| {
+                    t.hostile += 1;
+                    if let Err(e) = hostile(addr, kind, hold) {
+                        t.failures
+                            .push((Instant::now(), format!("{kind:?}"), Failure::Closed(e)));
+                    }
+                })
+            }));
+        }
+        Mix { stop, threads }
+    }
+
+    /// Stops every client (each finishes its exchange) and sums what they saw.
+    pub fn stop(self) -> Tally {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut tally = Tally::default();
+        for t in self.threads {
+            tally.add(t.join().expect("a mix client panicked"));
+        }
+        tally
+    }
+}
+
+/// Runs `once` until `stop`, pausing `pace` between runs.
+fn repeat(stop: &AtomicBool, pace: Duration, mut once: impl FnMut(&mut Tally)) -> Tally {
+    let mut tally = Tally::default();
+    while !stop.load(Ordering::Relaxed) {
+        once(&mut tally);
+        thread::sleep(pace);
+    }
+    tally
 }

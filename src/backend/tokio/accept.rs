@@ -58,11 +58,22 @@ where
     T: Future<Output = ()> + 'static,
 {
     tokio::task::spawn_local(tick(Rc::clone(&shared)));
-    let deadline = a.accept(&listener, &shared, stop, shutdown_timeout).await;
-    fault.check()?; // a failing worker drops its listener and connections as they are
+    let deadline = a
+        .accept(&listener, &shared, (stop, fault), shutdown_timeout)
+        .await?;
     drop(listener); // closed: what arrives now waits for the next process, or is refused
     a.drain(&shared, deadline).await;
     Ok(())
+}
+
+/// A connection task that panicked takes its worker down with it, as it would without a
+/// runtime to catch it: the worker's failure is then logged and stops the server.
+fn surface_panic(joined: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = joined
+        && e.is_panic()
+    {
+        std::panic::resume_unwind(e.into_panic());
+    }
 }
 
 impl<F> Accept<F> {
@@ -76,14 +87,15 @@ impl<F> Accept<F> {
 
     /// Accepts until `stop`, keeping one accept across the loop's turns (never starting
     /// another while one is pending); then tells every connection shutdown began. The
-    /// drain's deadline.
+    /// drain's deadline; or the fault a test injected, at once (a failing worker drops
+    /// its listener and connections as they are).
     async fn accept<L, T>(
         &mut self,
         listener: &L,
         shared: &Rc<Shared>,
-        mut stop: watch::Receiver<bool>,
+        (mut stop, fault): (watch::Receiver<bool>, Fault),
         shutdown_timeout: Duration,
-    ) -> Instant
+    ) -> io::Result<Instant>
     where
         L: Listen,
         F: Fn(L::Stream, SocketAddr, Rc<Shared>) -> T,
@@ -101,18 +113,20 @@ impl<F> Accept<F> {
                 () = sleep_until(resume.unwrap_or_else(Instant::now)), if resume.is_some() => {
                     self.gate.poll_resume(std::time::Instant::now());
                 }
-                Some(_) = self.conns.join_next() => {
+                Some(joined) = self.conns.join_next() => {
+                    surface_panic(joined);
                     self.gate.on_closed(self.conns.len());
                 }
             }
         }
+        fault.check()?;
         shared.greeter.borrow_mut().start_draining();
         shared.slots.shutdown();
         let deadline = Instant::now() + shutdown_timeout;
         if L::ACCEPT_RUNS_ON {
             self.serve_last_accept(next, shared, deadline).await;
         }
-        deadline
+        Ok(deadline)
     }
 
     fn accepted<S, T>(&mut self, accepted: io::Result<(S, SocketAddr)>, shared: &Rc<Shared>)
@@ -182,10 +196,10 @@ impl<F> Accept<F> {
     /// Graceful shutdown: the connections were told; those left at the deadline are
     /// dropped.
     async fn drain(mut self, shared: &Shared, deadline: Instant) {
-        while tokio::time::timeout_at(deadline, self.conns.join_next())
-            .await
-            .is_ok_and(|next| next.is_some())
-        {}
+        while let Ok(Some(joined)) = tokio::time::timeout_at(deadline, self.conns.join_next()).await
+        {
+            surface_panic(joined);
+        }
         self.conns.shutdown().await;
         if let Some(log) = &shared.access_log {
             log.borrow_mut().flush(&shared.metrics);

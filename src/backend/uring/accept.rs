@@ -39,9 +39,8 @@ impl Acceptor {
         }
     }
 
-    /// Arms the multishot accept if the policy allows and none is in flight. A refused
-    /// submission counts as an accept error: a back-off, retried from the timer.
-    pub fn arm(&mut self, ring: &mut Ring<Op>, now: Instant, open: usize) {
+    /// Arms the multishot accept if the policy allows and none is in flight.
+    pub fn arm(&mut self, ring: &mut Ring<Op>) {
         let Some(listener) = &self.listener else {
             return;
         };
@@ -49,14 +48,11 @@ impl Acceptor {
             return;
         }
         let (fd, token) = (listener.as_raw_fd(), Token::global(Op::Accept));
-        let armed = match self.shared {
+        match self.shared {
             true => ring.accept_once(fd, token),
             false => ring.accept_multi(fd, token),
-        };
-        match armed {
-            Ok(()) => self.armed = true,
-            Err(e) => self.failed(e.raw_os_error().unwrap_or(libc::EAGAIN), now, open),
         }
+        self.armed = true;
     }
 
     /// An accept completion: the new connection, after applying the policy to a failure
@@ -76,7 +72,7 @@ impl Acceptor {
         if c.result < 0 {
             self.failed(-c.result, now, open);
         }
-        self.arm(ring, now, open);
+        self.arm(ring);
         c.accepted
     }
 
@@ -92,9 +88,9 @@ impl Acceptor {
     }
 
     /// From the periodic timer: accept again once a back-off has passed.
-    pub fn on_tick(&mut self, ring: &mut Ring<Op>, now: Instant, open: usize) {
+    pub fn on_tick(&mut self, ring: &mut Ring<Op>, now: Instant) {
         if self.gate.poll_resume(now) {
-            self.arm(ring, now, open);
+            self.arm(ring);
         }
     }
 
@@ -109,9 +105,9 @@ impl Acceptor {
     }
 
     /// A connection ended: resume accepting if the limit paused it.
-    pub fn on_closed(&mut self, ring: &mut Ring<Op>, now: Instant, open: usize) {
+    pub fn on_closed(&mut self, ring: &mut Ring<Op>, open: usize) {
         if self.gate.on_closed(open) {
-            self.arm(ring, now, open);
+            self.arm(ring);
         }
     }
 

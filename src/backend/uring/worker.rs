@@ -114,8 +114,8 @@ impl Worker {
     /// Serves until shut down and every connection is closed.
     pub fn run(mut self) -> io::Result<()> {
         let wake = Token::global(Op::Wake);
-        self.ring.read_eventfd(self.wake.as_raw_fd(), wake)?;
-        self.acceptor.arm(&mut self.ring, self.now, 0);
+        self.ring.read_eventfd(self.wake.as_raw_fd(), wake);
+        self.acceptor.arm(&mut self.ring);
         let mut batch = Vec::with_capacity(256);
         while !self.finished() {
             self.arm_tick();
@@ -138,9 +138,10 @@ impl Worker {
 
     /// The ring's counts and what it holds, for `/metrics`.
     fn record_ring(&self) {
-        let (submits, completions) = self.ring.counts();
+        let (submits, completions, waited) = self.ring.counts();
         self.metrics.uring_submit_calls.set(submits);
         self.metrics.uring_completions.set(completions);
+        self.metrics.uring_sq_waits.set(waited);
         let (buffers, slots) = self.ring.in_use();
         self.metrics.uring_buffers_in_use.set(buffers as u64);
         self.metrics.uring_direct_slots_in_use.set(slots as u64);
@@ -349,10 +350,8 @@ impl Worker {
             return self.spares.recycle(cursor.into_inner());
         };
         let token = Token::new(Op::Send, slot, conn.generation);
-        match self.ring.send(fd, cursor, token) {
-            Ok(()) => conn.sending = true,
-            Err(e) => self.refused(slot, &e),
-        }
+        self.ring.send(fd, cursor, token);
+        conn.sending = true;
     }
 
     /// The output is written and the flow wants to linger: shut down writing once.
@@ -370,10 +369,8 @@ impl Worker {
             return;
         };
         let token = Token::new(Op::Recv, slot, conn.generation);
-        match self.ring.recv_multi(fd, token) {
-            Ok(()) => conn.recv = Recv::Armed,
-            Err(e) => self.refused(slot, &e),
-        }
+        self.ring.recv_multi(fd, token);
+        conn.recv = Recv::Armed;
     }
 
     fn pause_reading(&mut self, slot: usize) {
@@ -383,12 +380,6 @@ impl Worker {
             self.ring.cancel_recv(token);
             conn.recv = Recv::Cancelling;
         }
-    }
-
-    /// The ring refused a submission for this connection: drop it rather than stall it.
-    fn refused(&mut self, slot: usize, e: &io::Error) {
-        tracing::debug!("closing a connection: {e}");
-        self.abort(slot, CloseReason::Error);
     }
 
     /// Closes the descriptor now, cancelling whatever is in flight on it.
@@ -423,7 +414,7 @@ impl Worker {
         self.metrics.open.sub(1);
         self.spares.recycle(conn.out);
         let open = self.conns.len();
-        self.acceptor.on_closed(&mut self.ring, self.now, open);
+        self.acceptor.on_closed(&mut self.ring, open);
     }
 
     /// Live connection addressed by a token, or `None` for a completion that outlived it.
@@ -435,10 +426,8 @@ impl Worker {
 
     fn arm_tick(&mut self) {
         if !self.ticking {
-            match self.ring.timeout(self.tick, Token::global(Op::Tick)) {
-                Ok(()) => self.ticking = true,
-                Err(e) => tracing::warn!("cannot arm the worker's timer, retrying: {e}"),
-            }
+            self.ring.timeout(self.tick, Token::global(Op::Tick));
+            self.ticking = true;
         }
     }
 
@@ -463,7 +452,7 @@ impl Worker {
                 }
             }
         }
-        self.acceptor.on_tick(&mut self.ring, now, self.conns.len());
+        self.acceptor.on_tick(&mut self.ring, now);
         if self.drain_deadline.is_some() {
             tracing::debug!(connections = self.conns.len(), "draining");
         }
