@@ -58,20 +58,6 @@ impl Buffers {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn returned_buffers_beyond_the_few_kept_are_freed() {
-        let buffers = Buffers::new(2048);
-        let taken: Vec<Vec<u8>> = (0..1000).map(|_| buffers.take()).collect();
-        taken.into_iter().for_each(|b| buffers.give(b));
-        assert_eq!(buffers.free.borrow().len(), Buffers::KEEP);
-        assert_eq!(buffers.take().capacity(), 2048, "a kept one is reused");
-    }
-}
-
 struct Conn {
     stream: TcpStream,
     state: State,
@@ -200,4 +186,18 @@ async fn until_signal<T>(
         state.poll_signal(cx, &wanted).map(Woke::Signal)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn returned_buffers_beyond_the_few_kept_are_freed() {
+        let buffers = Buffers::new(2048);
+        let taken: Vec<Vec<u8>> = (0..1000).map(|_| buffers.take()).collect();
+        taken.into_iter().for_each(|b| buffers.give(b));
+        assert_eq!(buffers.free.borrow().len(), Buffers::KEEP);
+        assert_eq!(buffers.take().capacity(), 2048, "a kept one is reused");
+    }
 }
