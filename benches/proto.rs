@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::time::{Instant, SystemTime};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use greeter::proto::{Flow, Greeter, ProtoConfig};
+use greeter::proto::{Flow, Greeter, Output, ProtoConfig};
 
 const GET: &[u8] =
     b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8888\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n";
@@ -22,8 +22,9 @@ fn answer(c: &mut Criterion, name: &str, count: usize) {
     group.bench_function(name, |b| {
         b.iter(|| {
             out.clear();
-            let action = flow.handle_input(&greeter, black_box(&input), &mut out, now);
-            let flushed = flow.handle_flushed(&greeter, &mut out, now);
+            let mut output = Output::bytes(&mut out);
+            let action = flow.handle_input(&greeter, black_box(&input), &mut output, now);
+            let flushed = flow.handle_flushed(&greeter, &mut output, now);
             black_box((action, flushed, out.len()))
         })
     });

@@ -126,6 +126,9 @@ pub fn start_inherited(
 fn launch(config: Config, workers: usize, bound: Bound) -> Result<ServerHandle, StartError> {
     let backend = resolve_backend(&config)?;
     let registry = Arc::new(Registry::new(workers, bound.admin.is_some()));
+    if config.metrics != Metrics::Off {
+        registry.sample_process();
+    }
     let lost = Arc::clone(&registry.access_log_lost);
     let access_log = config
         .access_log
@@ -329,7 +332,6 @@ fn greeter_for(
 ) -> Greeter {
     let mut proto = c.config.proto.clone();
     proto.site = site;
-    proto.access_log = c.access_log.is_some();
     let greeter = Greeter::new(proto, SystemTime::now())
         .with_tally(Arc::clone(&c.registry.worker(index).tally));
     match exposition {

@@ -52,14 +52,14 @@ fn single(out: &mut Vec<u8>, name: &str, kind: Kind, help: &str, value: impl Dis
     sample(out, name, &[], value);
 }
 
-/// Every family, from the registry's counters and the process.
+/// Every family, from the registry's counters and the latest process sample.
 pub(super) fn render(r: &Registry, out: &mut Vec<u8>) {
     requests(r, out);
     connections(r, out);
     traffic(r, out);
     build(r, out);
     #[cfg(target_os = "linux")]
-    super::process::render(out);
+    process(&r.process.latest(), out);
 }
 
 fn requests(r: &Registry, out: &mut Vec<u8>) {
@@ -239,17 +239,43 @@ fn build(r: &Registry, out: &mut Vec<u8>) {
     );
 }
 
-/// A one-sample family, for the `process_*` metrics.
+/// The standard `process_*` families, each one the sample has.
 #[cfg(target_os = "linux")]
-pub(super) fn process(
-    out: &mut Vec<u8>,
-    name: &str,
-    counter: bool,
-    help: &str,
-    value: impl Display,
-) {
-    let kind = if counter { Kind::Counter } else { Kind::Gauge };
-    single(out, name, kind, help, value);
+fn process(p: &super::process::Process, out: &mut Vec<u8>) {
+    if let Some(cpu) = p.cpu_seconds {
+        let help = "Total user and system CPU time spent in seconds.";
+        single(out, "process_cpu_seconds_total", Kind::Counter, help, cpu);
+    }
+    let gauges = [
+        (
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            p.resident_bytes,
+        ),
+        (
+            "process_open_fds",
+            "Number of open file descriptors.",
+            p.open_fds,
+        ),
+        (
+            "process_max_fds",
+            "Maximum number of open file descriptors.",
+            p.max_fds,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        if let Some(value) = value {
+            single(out, name, Kind::Gauge, help, value);
+        }
+    }
+    let help = "Start time of the process since unix epoch in seconds.";
+    single(
+        out,
+        "process_start_time_seconds",
+        Kind::Gauge,
+        help,
+        p.start_time_seconds,
+    );
 }
 
 #[cfg(test)]

@@ -5,6 +5,18 @@
 mod expose;
 #[cfg(target_os = "linux")]
 mod process;
+#[cfg(not(target_os = "linux"))]
+mod process {
+    //! No `/proc` here: nothing to sample.
+    #[derive(Debug, Default)]
+    pub(crate) struct Sampled {
+        _nothing: (),
+    }
+
+    impl Sampled {
+        pub fn start<T>(_: &std::sync::Arc<T>, _: fn(&T) -> &Sampled) {}
+    }
+}
 
 use std::sync::{Arc, OnceLock};
 
@@ -103,6 +115,8 @@ pub(crate) struct Registry {
     build: OnceLock<Build>,
     /// Access log lines lost to failed writes (the log's writer thread counts them).
     pub access_log_lost: Arc<Counter>,
+    /// The process figures, sampled off the event loops ([`Registry::sample_process`]).
+    process: process::Sampled,
 }
 
 impl Registry {
@@ -115,7 +129,14 @@ impl Registry {
             workers: labels.map(|l| (l, Arc::default())).collect(),
             build: OnceLock::new(),
             access_log_lost: Arc::default(),
+            process: process::Sampled::default(),
         }
+    }
+
+    /// Samples the `process_*` figures once a second from now on, on a thread of their
+    /// own, for as long as the registry lives (only when metrics are served).
+    pub fn sample_process(self: &Arc<Self>) {
+        process::Sampled::start(self, |r| &r.process);
     }
 
     /// The counters of the worker at `index` (the admin worker comes last).

@@ -4,8 +4,9 @@
 use super::chunked::Chunked;
 use super::head::BodyFraming;
 use super::names::{self, Media};
-use super::response::{Reply, Status};
+use super::response::Reply;
 use super::route;
+use super::status::Status;
 
 /// What the answer will be once the body is read.
 #[derive(Debug)]

@@ -3,7 +3,7 @@
 //! 100-continue`. Each case names its status and whether the connection stays open.
 
 use super::tests::{CLOSE_LINGER, GET, answer, drive, expected, greeter, greeter_with};
-use super::{Next, ProtoConfig};
+use super::{Next, Output, ProtoConfig};
 
 const FORM: &str = "application/x-www-form-urlencoded";
 
@@ -239,10 +239,11 @@ fn a_body_that_stops_arriving_is_408_at_the_deadline() {
     let mut out = Vec::new();
     let start = chunked("/greet", &typed(FORM), &["name=Al"]);
     let cut = &start.as_bytes()[..start.len() - 7];
-    let progress = session.handle_input(&g, cut, &mut out);
+    let now = std::time::Instant::now();
+    let progress = session.handle_input(&g, cut, &mut Output::bytes(&mut out), now);
     assert_eq!((progress.consumed, progress.next), (cut.len(), Next::Read));
     assert!(session.in_body(), "mid-body");
-    session.handle_timeout(&g, session.in_body(), &mut out);
+    session.handle_timeout(&g, None, &mut Output::bytes(&mut out));
     let close = "Connection: close\r\n";
     assert_eq!(
         String::from_utf8(out).unwrap(),

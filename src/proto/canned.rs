@@ -4,8 +4,10 @@
 //! so the common request costs a copy, not an encoding. Every other answer (a name, an
 //! error, `Connection: close`, HTTP/1.0) takes the general path.
 
-use super::Greeter;
-use super::response::{self, Body, Persist, Reply, Status};
+use super::date::DateCache;
+use super::response::{self, Body, Persist, Reply, Sources};
+use super::settings::Settings;
+use super::status::Status;
 
 /// The rendered answers, by [`Canned::index`].
 #[derive(Debug, Clone, Default)]
@@ -32,8 +34,13 @@ impl Canned {
         Self::index(reply).map(|i| self.answers[i].as_slice())
     }
 
-    /// Renders every answer for `g`'s greeting and Date.
-    pub fn render(g: &Greeter) -> Canned {
+    /// Renders every answer for `settings`' greeting at `date`.
+    pub fn render(settings: &Settings, date: &DateCache) -> Canned {
+        let from = Sources {
+            date: date.as_bytes(),
+            greeting: settings.greeting(),
+            metrics: &[],
+        };
         let replies = [
             Reply::new(Status::Ok, Body::Greeting),
             Reply::new(Status::Ok, Body::Text("ok")),
@@ -46,7 +53,7 @@ impl Canned {
                     ..reply.clone()
                 };
                 let i = Self::index(&reply).expect("a canned answer");
-                response::encode(&mut canned.answers[i], &reply, Persist::Default, g);
+                response::encode(&mut canned.answers[i], &reply, Persist::Default, from);
             }
         }
         canned
@@ -59,11 +66,13 @@ mod tests {
 
     use super::*;
     use crate::proto::ProtoConfig;
+    use crate::proto::tick::Tick;
 
     #[test]
     fn canned_answers_are_the_encoded_bytes_and_follow_the_date() {
         let t = UNIX_EPOCH + Duration::from_secs(784_111_777);
-        let mut g = Greeter::new(ProtoConfig::default(), t);
+        let settings = Settings::new(ProtoConfig::default());
+        let mut tick = Tick::new(&settings, t);
         let replies = [
             Reply::new(Status::Ok, Body::Greeting),
             Reply::new(Status::Ok, Body::Text("ok")),
@@ -75,16 +84,25 @@ mod tests {
             })
         }) {
             let mut fresh = Vec::new();
-            response::encode(&mut fresh, &reply, Persist::Default, &g);
-            assert_eq!(g.canned.get(&reply), Some(fresh.as_slice()), "{reply:?}");
+            let from = Sources {
+                date: tick.date().as_bytes(),
+                greeting: settings.greeting(),
+                metrics: &[],
+            };
+            response::encode(&mut fresh, &reply, Persist::Default, from);
+            assert_eq!(
+                tick.canned().get(&reply),
+                Some(fresh.as_slice()),
+                "{reply:?}"
+            );
         }
-        g.set_time(t + Duration::from_secs(1));
-        let answer = String::from_utf8(g.canned.get(&replies[0]).unwrap().to_vec()).unwrap();
+        tick.refresh(&settings, t + Duration::from_secs(1));
+        let answer = String::from_utf8(tick.canned().get(&replies[0]).unwrap().to_vec()).unwrap();
         assert!(
             answer.contains("Date: Sun, 06 Nov 1994 08:49:38 GMT\r\n"),
             "{answer}"
         );
         let named = Reply::new(Status::Ok, Body::Text("draining"));
-        assert_eq!(g.canned.get(&named), None, "anything else is encoded");
+        assert_eq!(tick.canned().get(&named), None, "anything else is encoded");
     }
 }

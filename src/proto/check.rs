@@ -4,7 +4,7 @@
 
 use std::time::Instant;
 
-use super::{Action, Flow, Greeter, Protocol};
+use super::{Action, Flow, Greeter, Output, Protocol};
 
 /// Longest single response `proto` writes (a 64-character name and every header).
 pub const MAX_RESPONSE: usize = 512;
@@ -15,7 +15,7 @@ pub fn run_stream(g: &Greeter, chunks: &[&[u8]]) -> (Vec<u8>, bool) {
     let now = Instant::now();
     let (mut flow, mut out, mut written) = (Flow::new(g, now), Vec::new(), Vec::new());
     for chunk in chunks {
-        let mut action = flow.handle_input(g, chunk, &mut out, now);
+        let mut action = flow.handle_input(g, chunk, &mut Output::bytes(&mut out), now);
         loop {
             assert!(
                 out.len() <= g.config().max_pending_output + MAX_RESPONSE,
@@ -24,7 +24,7 @@ pub fn run_stream(g: &Greeter, chunks: &[&[u8]]) -> (Vec<u8>, bool) {
             );
             written.append(&mut out);
             match action {
-                Action::Hold => action = flow.handle_flushed(g, &mut out, now),
+                Action::Hold => action = flow.handle_flushed(g, &mut Output::bytes(&mut out), now),
                 Action::Read => break,
                 Action::Close { .. } | Action::Abort => return (written, true),
             }

@@ -10,7 +10,7 @@
 //! ignored; the trailer section is checked line by line and ignored.
 
 use super::fields::is_tchar;
-use super::response::Status;
+use super::status::Status;
 
 /// Longest chunk-size line, extensions (and leading zeros) included.
 const MAX_SIZE_LINE: usize = 4096;

@@ -1,66 +1,38 @@
-//! Per-worker protocol state shared by all its connections: settings, the Date cache,
-//! whether the server is draining, the worker's counts, what renders `/metrics`, and the
-//! journal of answered requests an access log drains.
+//! What one worker's connections share, in four parts that change at different times:
+//! the [`Settings`] (never), the per-tick cache [`Tick`] (each tick), the worker's counts
+//! [`Tally`] (each answer), and whether it drains (once). The backend owns it and lends
+//! it to every flow step; each piece of the protocol takes the part it uses.
 
-use std::cell::RefCell;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::SystemTime;
 
-use super::canned::Canned;
-use super::date::DateCache;
+use super::settings::Settings;
 use super::tally::Tally;
+use super::tick::Tick;
 use super::{ProtoConfig, Timeouts};
 
-/// Renders the body of `/metrics`: every worker's counters, gathered at scrape time.
+/// Renders the body of `/metrics` from counters already kept: no I/O, no clock (the
+/// process figures it shows were sampled elsewhere).
 pub trait Exposition: Send + Sync {
     /// Appends the exposition to `out`.
     fn render(&self, out: &mut Vec<u8>);
 }
 
-/// One answered request, for the access log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answered {
-    /// The method, or `-` for a request refused before it was parsed.
-    pub method: String,
-    /// The request target, or `-`.
-    pub target: String,
-    /// The status answered.
-    pub status: u16,
-    /// Bytes of the answer, head and body.
-    pub bytes: usize,
-    /// When the request's first bytes arrived (as the flow was told).
-    pub started: Instant,
-}
-
-/// Per-worker protocol state.
+/// A worker's protocol state.
 #[derive(Clone)]
 pub struct Greeter {
-    pub(super) config: ProtoConfig,
-    /// What the raw protocol writes: the greeting and a newline.
-    pub(super) raw_line: Box<[u8]>,
-    pub(super) date: DateCache,
-    /// The common answers, rendered for the current Date second.
-    pub(super) canned: Canned,
-    pub(super) draining: bool,
+    pub(super) settings: Settings,
+    pub(super) tick: Tick,
     pub(super) tally: Arc<Tally>,
+    draining: bool,
     exposition: Option<Arc<dyn Exposition>>,
-    /// Answered requests not yet taken; `None` when there is no access log.
-    journal: Option<RefCell<Journal>>,
-}
-
-/// The access log's journal: answered requests, and when the requests being answered now
-/// began (set by the flow before each step).
-#[derive(Debug, Clone)]
-struct Journal {
-    answered: Vec<Answered>,
-    started: Instant,
 }
 
 impl fmt::Debug for Greeter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Greeter")
-            .field("config", &self.config)
+            .field("settings", &self.settings)
             .field("draining", &self.draining)
             .field("metrics", &self.exposition.is_some())
             .finish_non_exhaustive()
@@ -68,29 +40,16 @@ impl fmt::Debug for Greeter {
 }
 
 impl Greeter {
-    /// Protocol state for `config`, with the Date header at `now`.
+    /// Protocol state for `config`, with the `Date` header at `now`.
     pub fn new(config: ProtoConfig, now: SystemTime) -> Self {
-        let raw_line = format!("{}\n", config.greeting)
-            .into_bytes()
-            .into_boxed_slice();
-        let journal = config.access_log.then(|| {
-            RefCell::new(Journal {
-                answered: Vec::new(),
-                started: Instant::now(),
-            })
-        });
-        let mut g = Greeter {
-            config,
-            raw_line,
-            date: DateCache::new(now),
-            canned: Canned::default(),
-            draining: false,
+        let settings = Settings::new(config);
+        Greeter {
+            tick: Tick::new(&settings, now),
+            settings,
             tally: Arc::default(),
+            draining: false,
             exposition: None,
-            journal,
-        };
-        g.canned = Canned::render(&g);
-        g
+        }
     }
 
     /// Counts into `tally` (the worker's, shared with whatever scrapes it).
@@ -98,7 +57,7 @@ impl Greeter {
         Greeter { tally, ..self }
     }
 
-    /// Serves `/metrics`, rendered by `exposition`.
+    /// Serves `/metrics`, rendered by `exposition` (at most once per tick).
     pub fn expose(self, exposition: Arc<dyn Exposition>) -> Self {
         Greeter {
             exposition: Some(exposition),
@@ -108,27 +67,18 @@ impl Greeter {
 
     /// The settings it was made with.
     pub fn config(&self) -> &ProtoConfig {
-        &self.config
+        self.settings.config()
     }
 
     /// Per-connection deadlines.
     pub fn timeouts(&self) -> &Timeouts {
-        &self.config.timeouts
+        self.settings.timeouts()
     }
 
-    /// Input a connection may hold while its reading is paused (a backend's read can
-    /// still deliver bytes after it was asked to stop): an unfinished head, plus as much
-    /// again as the output bound. A client that sends more before reading is cut off.
-    pub(super) fn max_held_input(&self) -> usize {
-        self.config.max_header_bytes + self.config.max_pending_output
-    }
-
-    /// Refreshes the Date header (and the answers that carry it) when the second has
-    /// changed; the backend calls this from its periodic timer.
+    /// A new tick at `now`: the `Date` header (and the answers that carry it) follow the
+    /// second, and the next scrape renders afresh. The backend calls this from its timer.
     pub fn set_time(&mut self, now: SystemTime) {
-        if self.date.update(now) {
-            self.canned = Canned::render(self);
-        }
+        self.tick.refresh(&self.settings, now);
     }
 
     /// From now on `/healthz` answers `503` and the response that ends a connection's
@@ -147,44 +97,14 @@ impl Greeter {
         self.exposition.is_some()
     }
 
-    pub(super) fn render_metrics(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        if let Some(e) = &self.exposition {
-            e.render(&mut out);
-        }
-        out
-    }
-
-    /// Whether answered requests are journaled (an access log is on).
-    pub(super) fn journals(&self) -> bool {
-        self.journal.is_some()
-    }
-
-    /// The requests answered from here on began at `started`.
-    pub(super) fn journal_from(&self, started: Instant) {
-        if let Some(journal) = &self.journal {
-            journal.borrow_mut().started = started;
-        }
-    }
-
-    pub(super) fn journal(&self, method: &str, target: &[u8], status: u16, bytes: usize) {
-        if let Some(journal) = &self.journal {
-            let mut journal = journal.borrow_mut();
-            let answered = Answered {
-                method: method.to_owned(),
-                target: String::from_utf8_lossy(target).into_owned(),
-                status,
-                bytes,
-                started: journal.started,
-            };
-            journal.answered.push(answered);
-        }
-    }
-
-    /// Takes the requests answered since the last call, oldest first (for the access
-    /// log; empty when there is none).
-    pub fn take_answered(&self) -> Vec<Answered> {
-        let journal = self.journal.as_ref();
-        journal.map_or_else(Vec::new, |j| std::mem::take(&mut j.borrow_mut().answered))
+    /// This tick's `/metrics` body.
+    pub(super) fn metrics(&self) -> &[u8] {
+        self.tick.metrics(|| {
+            let mut out = Vec::new();
+            if let Some(e) = &self.exposition {
+                e.render(&mut out);
+            }
+            out
+        })
     }
 }

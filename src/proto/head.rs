@@ -4,7 +4,7 @@
 use std::mem::MaybeUninit;
 
 use super::fields::{Expect, Fields};
-use super::response::Status;
+use super::status::Status;
 
 /// Headers beyond this count answer `431`; browsers send about twenty.
 pub const MAX_HEADERS: usize = 64;

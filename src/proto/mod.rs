@@ -1,13 +1,15 @@
 //! Sans-IO protocol core: bytes in, response bytes out. No sockets, no clock reads, no
-//! threads; imports nothing from the crate outside `proto`.
+//! file I/O, no threads; imports nothing from the crate outside `proto`.
 //!
 //! A backend owns one [`Flow`] per connection and feeds it what happens (bytes received,
 //! output written, end of stream, a deadline passed, shutdown); the flow appends every
-//! answer it can give to a caller-owned buffer and returns the [`Action`] the backend must
-//! take, and [`Flow::poll_timeout`] says when it next needs attention. Inside, the
-//! session parses and answers requests. The time arrives from outside, through
-//! [`Greeter::set_time`] and the `now` arguments. Every backend drives the same code, so
-//! behaviour is identical by construction, and unit tests cover it without I/O.
+//! answer it can give to a caller-owned [`Output`] (with an access-log record per answer
+//! when asked) and returns the [`Action`] the backend must take, and
+//! [`Flow::poll_timeout`] says when it next needs attention. Inside, the session parses and
+//! answers requests. The time arrives from outside, through [`Greeter::set_time`] and the
+//! `now` arguments; the `/metrics` body comes from an [`Exposition`] that renders counters
+//! already kept. Every backend drives the same code, so behaviour is identical by
+//! construction, and unit tests cover it without I/O.
 
 mod body;
 mod canned;
@@ -15,21 +17,27 @@ mod canned;
 #[doc(hidden)]
 pub mod check;
 mod chunked;
-mod conn;
 mod date;
 mod fields;
+mod flow;
 mod greeter;
 mod head;
 mod names;
+mod record;
 mod response;
 mod route;
 mod session;
+mod settings;
+mod status;
 mod tally;
+mod tick;
 
-pub use conn::{Action, CloseReason, FIRST_REQUEST_GRACE, Flow, Timeouts};
-pub use greeter::{Answered, Exposition, Greeter};
+pub use flow::{Action, CloseReason, FIRST_REQUEST_GRACE, Flow, Timeouts};
+pub use greeter::{Exposition, Greeter};
+pub use record::{Answered, Output};
 use session::Session;
-pub use tally::{Counter, Route, Tally};
+pub use status::Route;
+pub use tally::{Counter, Tally};
 
 /// Which protocol a listener speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -58,8 +66,6 @@ pub struct ProtoConfig {
     pub timeouts: Timeouts,
     /// Which routes this listener serves.
     pub site: Site,
-    /// Keep a journal of answered requests for the access log.
-    pub access_log: bool,
 }
 
 /// Which routes a listener serves.
@@ -83,7 +89,6 @@ impl Default for ProtoConfig {
             max_pending_output: 64 * 1024,
             timeouts: Timeouts::default(),
             site: Site::Main,
-            access_log: false,
         }
     }
 }

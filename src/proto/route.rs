@@ -3,8 +3,8 @@
 
 use super::head::Method;
 use super::names;
-use super::response::{Body, Reply, Status};
-use super::tally::Route;
+use super::response::{Body, Reply};
+use super::status::{Route, Status};
 use super::{Greeter, Site};
 
 /// What the methods of a resource are, for `405` answers.
@@ -20,40 +20,69 @@ pub enum Routed<'a> {
     GreetFromBody,
 }
 
+/// The resources greeter knows: the one table both the answer and the `route` label
+/// come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resource<'a> {
+    Root,
+    /// `/greet` (the name in a `POST` body).
+    Greet,
+    /// `/greet/{name}`, the name still percent-encoded.
+    GreetName(&'a [u8]),
+    Healthz,
+    Metrics,
+    Unknown,
+}
+
+impl<'a> Resource<'a> {
+    fn of(path: &'a [u8]) -> Resource<'a> {
+        match path {
+            b"/" => Resource::Root,
+            b"/greet" => Resource::Greet,
+            b"/healthz" => Resource::Healthz,
+            b"/metrics" => Resource::Metrics,
+            _ => match path.strip_prefix(b"/greet/") {
+                Some(raw) if !raw.contains(&b'/') => Resource::GreetName(raw),
+                _ => Resource::Unknown,
+            },
+        }
+    }
+
+    /// The `route` label: a fixed set, never the path itself.
+    fn route(self) -> Route {
+        match self {
+            Resource::Root => Route::Root,
+            Resource::Greet | Resource::GreetName(_) => Route::Greet,
+            Resource::Healthz => Route::Healthz,
+            Resource::Metrics => Route::Metrics,
+            Resource::Unknown => Route::Other,
+        }
+    }
+}
+
 /// The answer to `method target` on `g`'s site; draining turns `/healthz` into `503`.
 pub fn route<'a>(method: Method, target: &'a [u8], g: &Greeter) -> Routed<'a> {
     let Some(path) = origin_path(target) else {
         return Routed::Reply(asterisk_or_bad(method, target));
     };
-    let route = route_of(path);
-    let greets = g.config.site == Site::Main;
-    let reply = match path {
-        b"/greet" if greets && method == Method::Post => return Routed::GreetFromBody,
-        b"/greet" if greets => not_allowed(POST),
-        b"/" if greets => Reply::new(Status::Ok, Body::Greeting),
-        b"/healthz" if g.draining => Reply::new(Status::ServiceUnavailable, Body::Text("draining")),
-        b"/healthz" => Reply::new(Status::Ok, Body::Text("ok")),
-        b"/metrics" if g.serves_metrics() => Reply::new(Status::Ok, Body::Metrics),
-        _ => match path.strip_prefix(b"/greet/") {
-            Some(raw) if greets && !raw.contains(&b'/') => greet(names::from_path(raw)),
-            _ => Reply::error(Status::NotFound),
-        },
+    let resource = Resource::of(path);
+    let greets = g.settings.site() == Site::Main;
+    let reply = match resource {
+        Resource::Greet if greets && method == Method::Post => return Routed::GreetFromBody,
+        Resource::Greet if greets => not_allowed(POST),
+        Resource::Root if greets => Reply::new(Status::Ok, Body::Greeting),
+        Resource::GreetName(raw) if greets => greet(names::from_path(raw)),
+        Resource::Healthz if g.is_draining() => {
+            Reply::new(Status::ServiceUnavailable, Body::Text("draining"))
+        }
+        Resource::Healthz => Reply::new(Status::Ok, Body::Text("ok")),
+        Resource::Metrics if g.serves_metrics() => Reply::new(Status::Ok, Body::Metrics),
+        _ => Reply::error(Status::NotFound),
     };
     Routed::Reply(Reply {
-        route,
+        route: resource.route(),
         ..with_method(reply, method)
     })
-}
-
-/// The `route` label of a path: a fixed set, never the path itself.
-fn route_of(path: &[u8]) -> Route {
-    match path {
-        b"/" => Route::Root,
-        b"/healthz" => Route::Healthz,
-        b"/metrics" => Route::Metrics,
-        p if p == b"/greet" || p.starts_with(b"/greet/") => Route::Greet,
-        _ => Route::Other,
-    }
 }
 
 /// `Hello, {name}!`, or `400` for a name that breaks the rules.

@@ -2,11 +2,15 @@
 //! (length-framed or chunked; discarded, or read for `POST /greet`), `Expect:
 //! 100-continue`, the backpressure bound, and the raw greet-and-close protocol.
 
+use std::time::Instant;
+
 use super::body::{Answer, Body};
 use super::head::{self, BodyFraming, Head, Parsed};
 use super::names;
-use super::response::{self, Persist, Reply, Status};
+use super::record::Output;
+use super::response::{self, Persist, Reply, Sources};
 use super::route::{self, Routed};
+use super::status::Status;
 use super::{CloseReason, Greeter, Next, Progress, Protocol};
 
 /// Per-connection state. Idle, it is one null pointer: an idle connection must stay small.
@@ -21,32 +25,45 @@ struct PendingBody {
     body: Body,
     persist: bool,
     minor: u8,
+    /// When the request's first bytes arrived.
+    started: Instant,
     /// The request line, kept only for the access log.
     line: Option<(String, String)>,
 }
 
-/// The request line an answer is for, as the access log records it.
+/// The request an answer is for, as the access log records it: its line, and when its
+/// first bytes arrived.
 #[derive(Debug, Clone, Copy)]
 struct Line<'a> {
     method: &'a str,
     target: &'a [u8],
+    started: Instant,
 }
 
 impl Line<'_> {
     /// A request refused before its line was read.
-    const UNKNOWN: Line<'static> = Line {
-        method: "-",
-        target: b"-",
-    };
+    fn unknown(started: Instant) -> Line<'static> {
+        Line {
+            method: "-",
+            target: b"-",
+            started,
+        }
+    }
 }
 
 impl Session {
     /// Consumes as many whole requests from `input` as the backpressure bound allows and
-    /// appends their responses to `out`. Unconsumed bytes must be passed again, with more
-    /// input appended, on the next call.
-    pub fn handle_input(&mut self, g: &Greeter, input: &[u8], out: &mut Vec<u8>) -> Progress {
-        match g.config.protocol {
-            Protocol::Http => self.http(g, input, out),
+    /// appends their responses to `out`; `started` is when `input`'s first bytes arrived.
+    /// Unconsumed bytes must be passed again, with more input appended, on the next call.
+    pub fn handle_input(
+        &mut self,
+        g: &Greeter,
+        input: &[u8],
+        out: &mut Output<'_>,
+        started: Instant,
+    ) -> Progress {
+        match g.settings.protocol() {
+            Protocol::Http => self.http(g, input, out, started),
             Protocol::Raw if input.is_empty() => Progress {
                 consumed: 0,
                 next: Next::Read,
@@ -65,8 +82,8 @@ impl Session {
     }
 
     /// The peer finished sending. The raw protocol still greets; HTTP has nothing to add.
-    pub fn handle_eof(&mut self, g: &Greeter, out: &mut Vec<u8>) -> Next {
-        if g.config.protocol == Protocol::Raw {
+    pub fn handle_eof(&mut self, g: &Greeter, out: &mut Output<'_>) -> Next {
+        if g.settings.protocol() == Protocol::Raw {
             greet_raw(g, out);
         }
         Next::Close {
@@ -75,10 +92,12 @@ impl Session {
         }
     }
 
-    /// The connection's deadline passed. A client cut off mid-request learns why (`408`).
-    pub fn handle_timeout(&mut self, g: &Greeter, mid_request: bool, out: &mut Vec<u8>) {
-        if mid_request && g.config.protocol == Protocol::Http {
-            reject(g, Status::RequestTimeout, Line::UNKNOWN, out);
+    /// The connection's deadline passed. A client cut off mid-request (begun at
+    /// `started`) learns why (`408`).
+    pub fn handle_timeout(&mut self, g: &Greeter, started: Option<Instant>, out: &mut Output<'_>) {
+        let started = self.body.as_ref().map(|b| b.started).or(started);
+        if let (Some(started), Protocol::Http) = (started, g.settings.protocol()) {
+            reject(g, Status::RequestTimeout, Line::unknown(started), out);
         }
     }
 
@@ -92,7 +111,13 @@ impl Session {
         self.body.as_ref().map_or(0, |b| b.body.buffered())
     }
 
-    fn http(&mut self, g: &Greeter, input: &[u8], out: &mut Vec<u8>) -> Progress {
+    fn http(
+        &mut self,
+        g: &Greeter,
+        input: &[u8],
+        out: &mut Output<'_>,
+        started: Instant,
+    ) -> Progress {
         let mut pos = 0;
         loop {
             if let Some(next) = self.read_body(g, input, &mut pos, out) {
@@ -101,10 +126,11 @@ impl Session {
             if pos == input.len() {
                 return progress(input, pos, Next::Read);
             }
-            if out.len() >= g.config.max_pending_output {
+            if out.bytes.len() >= g.settings.config().max_pending_output {
                 return progress(input, pos, Next::Flush);
             }
-            if let Some(next) = self.next_request(g, input, &mut pos, out) {
+            let at = Request { input, started };
+            if let Some(next) = self.next_request(g, at, &mut pos, out) {
                 return progress(input, pos, next);
             }
         }
@@ -117,11 +143,11 @@ impl Session {
         g: &Greeter,
         input: &[u8],
         pos: &mut usize,
-        out: &mut Vec<u8>,
+        out: &mut Output<'_>,
     ) -> Option<Next> {
         let pending = self.body.as_mut()?;
         match pending.body.read(&input[*pos..]) {
-            Err(status) => return Some(reject(g, status, line_of(&pending.line), out)),
+            Err(status) => return Some(reject(g, status, line_of(pending), out)),
             Ok((used, false)) => {
                 *pos += used;
                 return Some(Next::Read);
@@ -134,29 +160,36 @@ impl Session {
             minor: done.minor,
             at_end: *pos == input.len(),
         };
-        let reply = done.body.into_reply();
-        answer(g, &reply, head, line_of(&done.line), out)
+        let (method, target) = done.line.unwrap_or_else(|| ("-".into(), "-".into()));
+        let line = Line {
+            method: &method,
+            target: target.as_bytes(),
+            started: done.started,
+        };
+        answer(g, &done.body.into_reply(), head, line, out)
     }
 
     /// Handles the request at `input[*pos..]`; `None` means go on with the next one.
     fn next_request(
         &mut self,
         g: &Greeter,
-        input: &[u8],
+        Request { input, started }: Request<'_>,
         pos: &mut usize,
-        out: &mut Vec<u8>,
+        out: &mut Output<'_>,
     ) -> Option<Next> {
-        let head = match head::parse(&input[*pos..], g.config.max_header_bytes) {
+        let config = g.settings.config();
+        let head = match head::parse(&input[*pos..], config.max_header_bytes) {
             Parsed::Partial => return Some(Next::Read),
-            Parsed::Reject(status) => return Some(reject(g, status, Line::UNKNOWN, out)),
+            Parsed::Reject(status) => return Some(reject(g, status, Line::unknown(started), out)),
             Parsed::Complete(head) => head,
         };
         *pos += head.len;
         let line = Line {
             method: head.method_name,
             target: head.target,
+            started,
         };
-        if matches!(head.body, BodyFraming::Length(n) if n > g.config.max_body_bytes) {
+        if matches!(head.body, BodyFraming::Length(n) if n > config.max_body_bytes) {
             return Some(reject(g, Status::PayloadTooLarge, line, out));
         }
         let persisting = Persisting {
@@ -175,7 +208,7 @@ impl Session {
         };
         match planned {
             Err(reply) => answer(g, &reply, persisting, line, out),
-            Ok(planned) => self.start_body(g, &head, planned, out),
+            Ok(planned) => self.start_body(g, (&head, started), planned, out),
         }
     }
 
@@ -185,9 +218,9 @@ impl Session {
     fn start_body(
         &mut self,
         g: &Greeter,
-        head: &Head<'_>,
+        (head, started): (&Head<'_>, Instant),
         answer: Answer,
-        out: &mut Vec<u8>,
+        out: &mut Output<'_>,
     ) -> Option<Next> {
         if let Answer::Reply(reply) = &answer
             && head.expect_continue
@@ -197,15 +230,17 @@ impl Session {
             let line = Line {
                 method: head.method_name,
                 target: head.target,
+                started,
             };
             return Some(close_with(g, reply, line, out));
         }
-        let max_trailer = g.config.max_header_bytes;
-        let body = Body::new(head.body, answer, g.config.max_body_bytes, max_trailer)?;
+        let config = g.settings.config();
+        let max_trailer = config.max_header_bytes;
+        let body = Body::new(head.body, answer, config.max_body_bytes, max_trailer)?;
         if head.expect_continue {
-            out.extend_from_slice(response::CONTINUE);
+            out.bytes.extend_from_slice(response::CONTINUE);
         }
-        let line = g.journals().then(|| {
+        let line = out.keeps_records().then(|| {
             let target = String::from_utf8_lossy(head.target).into_owned();
             (head.method_name.to_owned(), target)
         });
@@ -213,19 +248,31 @@ impl Session {
             body,
             persist: head.persist,
             minor: head.minor,
+            started,
             line,
         }));
         None
     }
 }
 
-/// A pending body's request line, if it was kept.
-fn line_of(line: &Option<(String, String)>) -> Line<'_> {
-    line.as_ref()
-        .map_or(Line::UNKNOWN, |(method, target)| Line {
-            method,
-            target: target.as_bytes(),
-        })
+/// Input being parsed, and when its first bytes arrived.
+#[derive(Debug, Clone, Copy)]
+struct Request<'a> {
+    input: &'a [u8],
+    started: Instant,
+}
+
+/// A pending body's request, with its line if it was kept.
+fn line_of(pending: &PendingBody) -> Line<'_> {
+    let (method, target) = pending
+        .line
+        .as_ref()
+        .map_or(("-", &b"-"[..]), |(m, t)| (m.as_str(), t.as_bytes()));
+    Line {
+        method,
+        target,
+        started: pending.started,
+    }
 }
 
 /// Whether the connection persists after an answer, and how to say so.
@@ -266,9 +313,9 @@ fn answer(
     reply: &Reply<'_>,
     p: Persisting,
     line: Line<'_>,
-    out: &mut Vec<u8>,
+    out: &mut Output<'_>,
 ) -> Option<Next> {
-    let close = !p.persist || (g.draining && p.at_end);
+    let close = !p.persist || (g.is_draining() && p.at_end);
     let header = match (close, p.minor) {
         (true, _) => Persist::Close,
         (false, 0) => Persist::KeepAlive,
@@ -286,12 +333,12 @@ fn answer(
 }
 
 /// Answers a request that cannot be read further; the connection closes after it.
-fn reject(g: &Greeter, status: Status, line: Line<'_>, out: &mut Vec<u8>) -> Next {
+fn reject(g: &Greeter, status: Status, line: Line<'_>, out: &mut Output<'_>) -> Next {
     close_with(g, &Reply::error(status), line, out)
 }
 
 /// Answers with `reply` and closes, draining what the client may still send.
-fn close_with(g: &Greeter, reply: &Reply<'_>, line: Line<'_>, out: &mut Vec<u8>) -> Next {
+fn close_with(g: &Greeter, reply: &Reply<'_>, line: Line<'_>, out: &mut Output<'_>) -> Next {
     respond(g, reply, Persist::Close, line, out);
     Next::Close {
         linger: true,
@@ -300,26 +347,44 @@ fn close_with(g: &Greeter, reply: &Reply<'_>, line: Line<'_>, out: &mut Vec<u8>)
 }
 
 /// Encodes `reply`, then counts it (after encoding: a scrape does not count itself) and
-/// journals it for the access log.
-fn respond(g: &Greeter, reply: &Reply<'_>, persist: Persist, line: Line<'_>, out: &mut Vec<u8>) {
-    let before = out.len();
-    match g.canned.get(reply).filter(|_| persist == Persist::Default) {
-        Some(bytes) => out.extend_from_slice(bytes),
-        None => response::encode(out, reply, persist, g),
+/// records it for the access log.
+fn respond(g: &Greeter, reply: &Reply<'_>, persist: Persist, line: Line<'_>, out: &mut Output<'_>) {
+    let before = out.bytes.len();
+    match g
+        .tick
+        .canned()
+        .get(reply)
+        .filter(|_| persist == Persist::Default)
+    {
+        Some(bytes) => out.bytes.extend_from_slice(bytes),
+        None => encode(g, reply, persist, out.bytes),
     }
     g.tally.answered(reply.route, reply.status);
-    if g.journals() {
-        g.journal(
-            line.method,
-            line.target,
-            reply.status.code(),
-            out.len() - before,
-        );
-    }
+    let sent = out.bytes.len() - before;
+    out.record(
+        (line.method, line.target),
+        reply.status.code(),
+        sent,
+        line.started,
+    );
+}
+
+/// Encodes a reply the canned answers do not hold, from the parts it needs.
+fn encode(g: &Greeter, reply: &Reply<'_>, persist: Persist, out: &mut Vec<u8>) {
+    let metrics = match reply.body {
+        response::Body::Metrics => g.metrics(),
+        _ => &[],
+    };
+    let from = Sources {
+        date: g.tick.date().as_bytes(),
+        greeting: g.settings.greeting(),
+        metrics,
+    };
+    response::encode(out, reply, persist, from);
 }
 
 /// The raw protocol's greeting.
-fn greet_raw(g: &Greeter, out: &mut Vec<u8>) {
-    out.extend_from_slice(&g.raw_line);
+fn greet_raw(g: &Greeter, out: &mut Output<'_>) {
+    out.bytes.extend_from_slice(g.settings.raw_line());
     g.tally.greeted();
 }

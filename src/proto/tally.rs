@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::response::Status;
+use super::status::{Route, Status};
 
 /// A count with one writer (its worker's thread) and any number of readers.
 ///
@@ -34,43 +34,6 @@ impl Counter {
     /// The value now.
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
-    }
-}
-
-/// Which route a request took: a fixed set, never the raw path (bounded cardinality).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    /// `/`
-    Root,
-    /// `/greet/{name}` and `POST /greet`
-    Greet,
-    /// `/healthz`
-    Healthz,
-    /// `/metrics`
-    Metrics,
-    /// Anything else, and requests refused before they were routed.
-    Other,
-}
-
-impl Route {
-    /// Every route, in the order of [`Route::label`].
-    pub const ALL: [Route; 5] = [
-        Route::Root,
-        Route::Greet,
-        Route::Healthz,
-        Route::Metrics,
-        Route::Other,
-    ];
-
-    /// The `route` label value.
-    pub fn label(self) -> &'static str {
-        match self {
-            Route::Root => "/",
-            Route::Greet => "/greet",
-            Route::Healthz => "/healthz",
-            Route::Metrics => "/metrics",
-            Route::Other => "other",
-        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Unit tests for the protocol core: every HTTP rule, pipelining, splits, backpressure,
 //! draining and the raw protocol, all without I/O.
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use super::*;
 
@@ -32,7 +32,8 @@ pub(super) fn drive(g: &Greeter, chunks: &[&[u8]]) -> (String, Option<Next>) {
     for chunk in chunks {
         tail.extend_from_slice(chunk);
         loop {
-            let progress = session.handle_input(g, &tail, &mut out);
+            let progress =
+                session.handle_input(g, &tail, &mut Output::bytes(&mut out), Instant::now());
             tail.drain(..progress.consumed);
             written.append(&mut out);
             match progress.next {
@@ -266,7 +267,12 @@ fn pipelined_16_and_1000_answered_in_order_in_one_batch() {
             .map(|i| format!("GET /greet/n{i} HTTP/1.1\r\nHost: x\r\n\r\n"))
             .collect();
         let mut out = Vec::new();
-        let progress = Session::default().handle_input(&greeter(), raw.as_bytes(), &mut out);
+        let progress = Session::default().handle_input(
+            &greeter(),
+            raw.as_bytes(),
+            &mut Output::bytes(&mut out),
+            Instant::now(),
+        );
         let want: String = (0..count)
             .map(|i| expected("200 OK", "", &format!("Hello, n{i}!")))
             .collect();
@@ -309,7 +315,12 @@ fn output_over_the_bound_asks_for_a_flush() {
     });
     let raw = GET.repeat(10);
     let mut out = Vec::new();
-    let progress = Session::default().handle_input(&g, raw.as_bytes(), &mut out);
+    let progress = Session::default().handle_input(
+        &g,
+        raw.as_bytes(),
+        &mut Output::bytes(&mut out),
+        Instant::now(),
+    );
     let one = expected("200 OK", "", "Hello, world!").len();
     let answered = out.len() / one;
     assert_eq!(
@@ -358,7 +369,7 @@ fn raw_protocol_greets_once_and_closes() {
     assert_eq!(drive(&g, &[b""]), (String::new(), None));
     let mut out = Vec::new();
     assert_eq!(
-        Session::default().handle_eof(&g, &mut out),
+        Session::default().handle_eof(&g, &mut Output::bytes(&mut out)),
         Next::Close {
             linger: false,
             reason: CloseReason::Client
@@ -371,9 +382,10 @@ fn raw_protocol_greets_once_and_closes() {
 fn timeout_mid_request_answers_408() {
     let g = greeter();
     let mut out = Vec::new();
-    Session::default().handle_timeout(&g, false, &mut out);
+    Session::default().handle_timeout(&g, None, &mut Output::bytes(&mut out));
     assert!(out.is_empty(), "an idle connection closes silently");
-    Session::default().handle_timeout(&g, true, &mut out);
+    let begun = Some(Instant::now());
+    Session::default().handle_timeout(&g, begun, &mut Output::bytes(&mut out));
     assert_eq!(
         String::from_utf8(out).unwrap(),
         expected(

@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use super::Shared;
 use super::slots::Signal;
-use crate::proto::{Action, CloseReason, Flow, Greeter};
+use crate::proto::{Action, CloseReason, Flow, Greeter, Output};
 
 pub(super) struct State {
     pub shared: Rc<Shared>,
@@ -58,32 +58,30 @@ impl State {
     }
 
     /// Runs one flow step against the worker's greeter, with a borrowed output buffer,
-    /// and tells the worker's table the deadline and idleness that result.
+    /// and tells the worker's table the deadline and idleness that result; the requests
+    /// it answered go to the access log, if there is one.
     pub fn step(
         &mut self,
-        f: impl FnOnce(&mut Flow, &Greeter, &mut Vec<u8>, Instant) -> Action,
+        f: impl FnOnce(&mut Flow, &Greeter, &mut Output<'_>, Instant) -> Action,
     ) -> Action {
         let shared = Rc::clone(&self.shared);
         let greeter = shared.greeter.borrow();
         let mut spares = shared.spares.borrow_mut();
-        let action = f(
-            &mut self.flow,
-            &greeter,
-            spares.lend(&mut self.out),
-            Instant::now(),
-        );
+        let mut records = shared.access_log.as_ref().map(|_| Vec::new());
+        let mut out = Output {
+            bytes: spares.lend(&mut self.out),
+            records: records.as_mut(),
+        };
+        let action = f(&mut self.flow, &greeter, &mut out, Instant::now());
         if self.out.is_empty() {
             spares.recycle(mem::take(&mut self.out));
         }
         shared
             .slots
             .update(self.id, self.flow.poll_timeout(), self.flow.is_idle());
-        if let (Some(log), Some(peer)) = (&shared.access_log, &self.peer) {
-            let answered = greeter.take_answered();
-            if !answered.is_empty() {
-                log.borrow_mut()
-                    .log(answered, Some(**peer), &shared.metrics);
-            }
+        if let (Some(log), Some(records)) = (&shared.access_log, records) {
+            let peer = self.peer.as_deref().copied();
+            log.borrow_mut().log(records, peer, &shared.metrics);
         }
         action
     }

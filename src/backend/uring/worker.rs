@@ -17,7 +17,7 @@ use crate::access::AccessLog;
 use crate::backend::{Fault, Spares, WorkerSpec, doing, tick_for};
 use crate::config::UringConfig;
 use crate::metrics::WorkerMetrics;
-use crate::proto::{Action, CloseReason, Flow, Greeter};
+use crate::proto::{Action, Answered, CloseReason, Flow, Greeter, Output};
 use crate::uring::{
     Claim, Completion, Features, Generation, Ring, SendCursor, Setup, Socket, Token,
 };
@@ -75,6 +75,8 @@ pub(super) struct Worker {
     peers: Vec<Option<std::net::SocketAddr>>,
     /// A bundle receive's buffers, joined for the flow.
     joined: Vec<u8>,
+    /// Requests a flow step answered, for the access log (when there is one).
+    records: Vec<Answered>,
 }
 
 impl Worker {
@@ -104,6 +106,7 @@ impl Worker {
             access_log: parts.access_log,
             peers: Vec::new(),
             joined: Vec::new(),
+            records: Vec::new(),
         })
     }
 
@@ -242,24 +245,32 @@ impl Worker {
             spares,
             now,
             joined,
+            access_log,
+            records,
             ..
         } = self;
         let conn = &mut conns[slot];
         let data = ring.checkout(claim, len);
-        let out = spares.lend(&mut conn.out);
+        let mut out = Output {
+            bytes: spares.lend(&mut conn.out),
+            records: access_log.as_ref().map(|_| records),
+        };
         conn.flow
-            .handle_input(greeter, data.contiguous(joined), out, *now)
+            .handle_input(greeter, data.contiguous(joined), &mut out, *now)
     }
 
     /// Runs a flow step that may produce output.
     fn step(
         &mut self,
         slot: usize,
-        step: impl FnOnce(&mut Flow, &Greeter, &mut Vec<u8>, Instant) -> Action,
+        step: impl FnOnce(&mut Flow, &Greeter, &mut Output<'_>, Instant) -> Action,
     ) -> Action {
         let conn = &mut self.conns[slot];
-        let out = self.spares.lend(&mut conn.out);
-        step(&mut conn.flow, &self.greeter, out, self.now)
+        let mut out = Output {
+            bytes: self.spares.lend(&mut conn.out),
+            records: self.access_log.as_ref().map(|_| &mut self.records),
+        };
+        step(&mut conn.flow, &self.greeter, &mut out, self.now)
     }
 
     fn starve(&mut self, slot: usize) {
@@ -337,11 +348,11 @@ impl Worker {
 
     /// Hands the requests the last flow step answered to the access log's batch.
     fn log_answered(&mut self, slot: usize) {
-        let answered = self.greeter.take_answered();
-        let (Some(log), false) = (self.access_log.as_mut(), answered.is_empty()) else {
+        let (Some(log), false) = (self.access_log.as_mut(), self.records.is_empty()) else {
             return;
         };
-        log.log(answered, self.peers[slot], &self.metrics);
+        let records = mem::take(&mut self.records);
+        log.log(records, self.peers[slot], &self.metrics);
     }
 
     fn send(&mut self, slot: usize, cursor: SendCursor<Vec<u8>>) {

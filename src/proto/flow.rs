@@ -4,9 +4,9 @@
 //! caller-owned buffer, and the result is an [`Action`] the backend must act on; when the
 //! connection next needs attention is [`Flow::poll_timeout`]. No sockets, no clock reads.
 
-use std::mem;
 use std::time::{Duration, Instant};
 
+use super::record::Output;
 use super::{Greeter, Next, Session};
 
 /// What the backend does once the output produced so far is queued.
@@ -100,6 +100,15 @@ impl Default for Timeouts {
     }
 }
 
+/// Input kept between receives, and when its first bytes arrived (the start time of the
+/// request they begin, for the access log).
+#[derive(Debug)]
+struct Tail {
+    /// INVARIANT: not empty.
+    bytes: Vec<u8>,
+    arrived: Instant,
+}
+
 /// Which deadline a connection is under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
@@ -118,8 +127,8 @@ enum Phase {
 pub struct Flow {
     session: Session,
     /// Received bytes not consumed yet: an unfinished request, or requests held back by
-    /// backpressure. Empty (and unallocated) on an idle connection.
-    tail: Vec<u8>,
+    /// backpressure. `None` on an idle connection.
+    tail: Option<Box<Tail>>,
     /// When the current phase times out.
     deadline: Instant,
     phase: Phase,
@@ -145,7 +154,7 @@ impl Flow {
     pub fn new(g: &Greeter, now: Instant) -> Flow {
         Flow {
             session: Session::default(),
-            tail: Vec::new(),
+            tail: None,
             deadline: now + first_request_timeout(g),
             phase: Phase::Head,
             held: false,
@@ -158,41 +167,40 @@ impl Flow {
         }
     }
 
-    /// Received bytes; answers are appended to `out`.
+    /// Received bytes, at `now`; answers are appended to `out`.
     pub fn handle_input(
         &mut self,
         g: &Greeter,
         data: &[u8],
-        out: &mut Vec<u8>,
+        out: &mut Output<'_>,
         now: Instant,
     ) -> Action {
-        if g.journals() {
-            g.journal_from(self.request_started(g, now));
-        }
         self.seen_input = true;
         let action = match self.closing {
             Some(_) => self.action(),
-            None if self.held => self.hold_input(g, data),
-            None if !self.tail.is_empty() => {
-                self.tail.extend_from_slice(data);
-                self.run_tail(g, out)
-            }
-            None => self.run(g, data, out),
+            None if self.held => self.hold_input(g, data, now),
+            None => match self.tail.as_mut() {
+                Some(tail) => {
+                    tail.bytes.extend_from_slice(data);
+                    self.run_tail(g, out)
+                }
+                None => self.run(g, data, out, now),
+            },
         };
-        self.settle(g, action, out, now)
+        self.settle(g, action, out.bytes, now)
     }
 
     /// Every byte of output so far reached the kernel (`out` is empty again): resume held
     /// input, finish a half-close, start lingering, close an idle connection while
     /// draining. Output left in `out` counts as still to write.
-    pub fn handle_flushed(&mut self, g: &Greeter, out: &mut Vec<u8>, now: Instant) -> Action {
+    pub fn handle_flushed(&mut self, g: &Greeter, out: &mut Output<'_>, now: Instant) -> Action {
         self.writing = false;
         let action = match self.closing {
             Some(_) => self.action(),
-            None if mem::take(&mut self.held) => self.run_tail(g, out),
+            None if std::mem::take(&mut self.held) => self.run_tail(g, out),
             None => Action::Read,
         };
-        self.settle(g, action, out, now)
+        self.settle(g, action, out.bytes, now)
     }
 
     /// A write made progress: a reader that keeps reading is not stalled, however long
@@ -204,7 +212,7 @@ impl Flow {
     }
 
     /// The peer will send nothing more. Requests already received are still answered.
-    pub fn handle_eof(&mut self, g: &Greeter, out: &mut Vec<u8>, now: Instant) -> Action {
+    pub fn handle_eof(&mut self, g: &Greeter, out: &mut Output<'_>, now: Instant) -> Action {
         self.eof = true;
         let action = match self.closing {
             // Nothing left to drain from a peer that is done.
@@ -212,20 +220,20 @@ impl Flow {
             None if self.held => Action::Hold,
             None => self.finish_eof(g, out),
         };
-        self.settle(g, action, out, now)
+        self.settle(g, action, out.bytes, now)
     }
 
     /// [`Flow::poll_timeout`] has passed. A request cut off mid-way is told why (`408`)
     /// and the connection closes; a stalled writer or an expired linger is aborted.
-    pub fn handle_timeout(&mut self, g: &Greeter, out: &mut Vec<u8>, now: Instant) -> Action {
+    pub fn handle_timeout(&mut self, g: &Greeter, out: &mut Output<'_>, now: Instant) -> Action {
         match self.phase {
             Phase::Write => return self.abort(CloseReason::Error), // a stalled reader
             Phase::Linger => return self.abort(self.reason),
             Phase::Head | Phase::Idle => {}
         }
         if self.closing.is_none() {
-            let cut_off = self.seen_input && self.mid_request();
-            self.session.handle_timeout(g, cut_off, out);
+            let begun = self.tail.as_ref().map(|t| t.arrived);
+            self.session.handle_timeout(g, begun, out);
         }
         let reason = match self.phase {
             Phase::Idle => CloseReason::IdleTimeout,
@@ -233,7 +241,7 @@ impl Flow {
             _ => CloseReason::HeaderTimeout,
         };
         let action = self.close(false, reason);
-        self.settle(g, action, out, now)
+        self.settle(g, action, out.bytes, now)
     }
 
     /// Graceful shutdown began ([`Greeter::start_draining`]): an idle connection closes
@@ -264,33 +272,43 @@ impl Flow {
         self.phase == Phase::Idle && !self.writing && self.closing.is_none()
     }
 
-    /// When the request now in progress began: its first bytes (the header deadline
-    /// was set then), or `now` if none is.
-    fn request_started(&self, g: &Greeter, now: Instant) -> Instant {
-        match self.phase {
-            Phase::Head if self.seen_input => self.deadline - g.timeouts().header,
-            _ => now,
-        }
-    }
-
     /// Received bytes kept: an unfinished request, input held back, a body held for its
     /// answer.
     pub fn buffered(&self) -> usize {
-        self.tail.len() + self.session.buffered()
+        self.tail.as_ref().map_or(0, |t| t.bytes.len()) + self.session.buffered()
     }
 
     /// Input arriving while held (a read cancelled, its completions still coming) waits,
     /// up to a bound: a client that overruns it is cut off.
-    fn hold_input(&mut self, g: &Greeter, data: &[u8]) -> Action {
-        if self.tail.len() + data.len() > g.max_held_input() {
+    fn hold_input(&mut self, g: &Greeter, data: &[u8], now: Instant) -> Action {
+        if self.buffered_tail() + data.len() > g.settings.max_held_input() {
             return self.abort(CloseReason::Error);
         }
-        self.tail.extend_from_slice(data);
+        self.keep(data, now);
         Action::Hold
     }
 
-    fn run(&mut self, g: &Greeter, data: &[u8], out: &mut Vec<u8>) -> Action {
-        let progress = self.session.handle_input(g, data, out);
+    fn buffered_tail(&self) -> usize {
+        self.tail.as_ref().map_or(0, |t| t.bytes.len())
+    }
+
+    /// Keeps `data`, which arrived at `now`, after what is kept already.
+    fn keep(&mut self, data: &[u8], now: Instant) {
+        match self.tail.as_mut() {
+            Some(tail) => tail.bytes.extend_from_slice(data),
+            None if data.is_empty() => {}
+            None => {
+                let bytes = data.to_vec();
+                self.tail = Some(Box::new(Tail {
+                    bytes,
+                    arrived: now,
+                }));
+            }
+        }
+    }
+
+    fn run(&mut self, g: &Greeter, data: &[u8], out: &mut Output<'_>, now: Instant) -> Action {
+        let progress = self.session.handle_input(g, data, out, now);
         let rest = &data[progress.consumed..];
         if let Some(overrun) = self.overrun(g, progress.next, rest.len()) {
             return overrun;
@@ -298,20 +316,22 @@ impl Flow {
         if !matches!(progress.next, Next::Close { .. }) {
             // Only an unfinished request's bytes, or input held back within the bound,
             // outlive the receive buffer.
-            self.tail.extend_from_slice(rest);
+            self.keep(rest, now);
         }
         self.after(g, progress.next, out)
     }
 
-    fn run_tail(&mut self, g: &Greeter, out: &mut Vec<u8>) -> Action {
-        let mut tail = mem::take(&mut self.tail);
-        let progress = self.session.handle_input(g, &tail, out);
-        tail.drain(..progress.consumed);
-        if let Some(overrun) = self.overrun(g, progress.next, tail.len()) {
+    fn run_tail(&mut self, g: &Greeter, out: &mut Output<'_>) -> Action {
+        let Some(mut tail) = self.tail.take() else {
+            return self.after(g, Next::Read, out);
+        };
+        let progress = self.session.handle_input(g, &tail.bytes, out, tail.arrived);
+        tail.bytes.drain(..progress.consumed);
+        if let Some(overrun) = self.overrun(g, progress.next, tail.bytes.len()) {
             return overrun;
         }
-        if !tail.is_empty() {
-            self.tail = tail;
+        if !tail.bytes.is_empty() && !matches!(progress.next, Next::Close { .. }) {
+            self.tail = Some(tail);
         }
         self.after(g, progress.next, out)
     }
@@ -319,10 +339,11 @@ impl Flow {
     /// Output paused with more than the bound left over (one receive can carry hundreds
     /// of KiB): held input may never pass the bound, so the client is cut off.
     fn overrun(&mut self, g: &Greeter, next: Next, rest: usize) -> Option<Action> {
-        (next == Next::Flush && rest > g.max_held_input()).then(|| self.abort(CloseReason::Error))
+        let bound = g.settings.max_held_input();
+        (next == Next::Flush && rest > bound).then(|| self.abort(CloseReason::Error))
     }
 
-    fn after(&mut self, g: &Greeter, next: Next, out: &mut Vec<u8>) -> Action {
+    fn after(&mut self, g: &Greeter, next: Next, out: &mut Output<'_>) -> Action {
         match next {
             Next::Read if self.eof => self.finish_eof(g, out),
             Next::Read => Action::Read,
@@ -334,7 +355,7 @@ impl Flow {
         }
     }
 
-    fn finish_eof(&mut self, g: &Greeter, out: &mut Vec<u8>) -> Action {
+    fn finish_eof(&mut self, g: &Greeter, out: &mut Output<'_>) -> Action {
         let Next::Close { linger, reason } = self.session.handle_eof(g, out) else {
             return Action::Read;
         };
@@ -396,7 +417,7 @@ impl Flow {
     }
 
     fn mid_request(&self) -> bool {
-        !self.tail.is_empty() || self.session.in_body()
+        self.tail.is_some() || self.session.in_body()
     }
 
     /// Why the connection is closing (the client, by default, until it is).
@@ -407,7 +428,7 @@ impl Flow {
     fn close(&mut self, linger: bool, reason: CloseReason) -> Action {
         self.reason = reason;
         self.closing = Some(linger);
-        self.tail = Vec::new();
+        self.tail = None;
         Action::Close { linger }
     }
 
@@ -415,7 +436,7 @@ impl Flow {
         self.reason = reason;
         self.aborted = true;
         self.closing = Some(false);
-        self.tail = Vec::new();
+        self.tail = None;
         Action::Abort
     }
 }
@@ -442,5 +463,5 @@ fn timeout(g: &Greeter, phase: Phase) -> Duration {
 }
 
 #[cfg(test)]
-#[path = "conn_tests.rs"]
+#[path = "flow_tests.rs"]
 mod tests;
