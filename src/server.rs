@@ -129,12 +129,7 @@ fn launch(config: Config, workers: usize, bound: Bound) -> Result<ServerHandle, 
     if config.metrics != Metrics::Off {
         registry.sample_process();
     }
-    let lost = Arc::clone(&registry.access_log_lost);
-    let access_log = config
-        .access_log
-        .map(|format| AccessLog::start(format, lost))
-        .transpose();
-    let (access_log, access_writer) = access_log.map_err(StartError::Worker)?.unzip();
+    let (access_log, access_writer) = start_access_log(&config, &registry)?;
     let common = Common {
         backend,
         config: &config,
@@ -165,6 +160,18 @@ fn launch(config: Config, workers: usize, bound: Bound) -> Result<ServerHandle, 
     };
     log_start(&handle, &config, limit, bound.inherited.as_deref());
     Ok(handle)
+}
+
+/// The access log's writer, if one is asked for: each worker's end, and its thread.
+fn start_access_log(
+    config: &Config,
+    registry: &Registry,
+) -> Result<(Option<AccessLog>, Option<JoinHandle<()>>), StartError> {
+    let lost = Arc::clone(&registry.access_log_lost);
+    let access_log = config
+        .access_log
+        .map(|format| AccessLog::start(format, lost));
+    Ok(access_log.transpose().map_err(StartError::Worker)?.unzip())
 }
 
 /// The listening sockets a server starts with.
