@@ -75,7 +75,7 @@ pub struct LoadArgs {
     pub expect_body: Option<String>,
     /// I/O engine: io_uring where available (auto), or forced.
     #[arg(long, value_enum, default_value = "auto")]
-    pub engine: BackendChoice,
+    pub engine: greeter::load::Engine,
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<std::path::PathBuf>,

@@ -151,6 +151,11 @@ fn serve(args: ServeArgs, inherited: Option<greeter::activation::Inherited>) -> 
         eprintln!("greeter: error: cannot start the signal thread: {e}");
         return ExitCode::FAILURE;
     }
+    run_until_stopped(server)
+}
+
+/// Serving: tells the supervisor, then waits for the end; the exit code says how it ended.
+fn run_until_stopped(server: greeter::ServerHandle) -> ExitCode {
     // Every worker accepts by now: a `Type=notify` unit counts as started.
     tell_supervisor(NotifyState::Ready);
     inject_test_fault(&server);

@@ -376,7 +376,7 @@ fn spawn(
         #[cfg(feature = "tokio")]
         Backend::Tokio => backend::tokio::spawn(spec),
         #[cfg(tokio_uring)]
-        Backend::TokioUring => backend::tokio::owned::spawn(spec),
+        Backend::TokioUring => backend::tokio_uring::spawn(spec),
     }
 }
 

@@ -1,10 +1,13 @@
 //! The tree's shape, checked on every `cargo test` (DESIGN.md, "Layers"): the arrows only
 //! point down (`proto` imports only `proto`; the io_uring driver imports no server, load,
-//! protocol or configuration code; `load` never imports `backend`; backends never import
-//! each other), `unsafe` appears only in `src/uring/`, and functions stay short (none over
-//! 40 lines outside tests, in `src/` or `benches/`, median at most 10). Reads the sources as text, with comments
-//! and string literals blanked out.
+//! protocol or configuration code; `load` never imports `backend`; no backend imports
+//! another, and what the task-per-connection backends share imports neither), no two
+//! modules of one folder import each other (directly or round a longer cycle), `unsafe`
+//! appears only in `src/uring/`, and functions stay short (none over 40 lines counting
+//! blank ones, outside tests, in `src/` or `benches/`; median at most 10). Reads the
+//! sources as text, with comments and string literals blanked out.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// One source file, its code with comments and literals blanked, tests cut off.
@@ -159,20 +162,187 @@ fn the_load_generator_never_imports_a_backend() {
     );
 }
 
+/// The server's backends, each in a folder of its own.
+const BACKENDS: [&str; 3] = ["uring", "tokio", "tokio_uring"];
+
+/// How code in `src/backend/FROM/` could name backend `to`.
+fn naming(to: &str) -> Vec<String> {
+    let path = |prefix: &str| format!("{prefix}{to}::");
+    vec![
+        path("backend::"),
+        path("super::super::"),
+        format!("super::{to}"),
+    ]
+}
+
 #[test]
-fn backends_never_import_each_other() {
-    let tokio = mentions(
-        "src/backend/tokio",
-        &["backend::uring", "super::super::uring"],
-    );
-    let uring = mentions(
-        "src/backend/uring",
-        &["backend::tokio", "super::super::tokio"],
-    );
+fn no_backend_imports_another() {
+    let mut found = Vec::new();
+    for from in BACKENDS {
+        for to in BACKENDS.iter().filter(|to| **to != from) {
+            let words = naming(to);
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
+            found.extend(mentions(&format!("src/backend/{from}"), &words));
+        }
+    }
+    assert!(found.is_empty(), "a backend imports another: {found:#?}");
+}
+
+#[test]
+fn what_the_task_backends_share_imports_neither() {
+    let words: Vec<String> = BACKENDS.iter().flat_map(|b| naming(b)).collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    let found = mentions("src/backend/tasks", &words);
     assert!(
-        tokio.is_empty() && uring.is_empty(),
-        "{tokio:#?} {uring:#?}"
+        found.is_empty(),
+        "backend::tasks imports a backend: {found:#?}"
     );
+}
+
+/// The modules of a folder (a `mod.rs`, or `lib.rs` for the crate root) and which of
+/// them each one names, through `super::` (or `crate::` at the root), with names the
+/// folder re-exports resolved to the module that defines them.
+fn sibling_imports(dir: &str, prefix: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+    let parent = ["mod.rs", "lib.rs"]
+        .map(|f| root.join(f))
+        .into_iter()
+        .find(|p| p.is_file());
+    let modules: BTreeSet<String> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            (p.is_dir() && p.join("mod.rs").is_file()) || p.extension().is_some_and(|e| e == "rs")
+        })
+        .filter(|p| !is_test_file(p))
+        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
+        .filter(|m| !["mod", "lib", "main", "cli"].contains(&m.as_str()))
+        .collect();
+    let parent_code = parent.map(|p| blank(&std::fs::read_to_string(p).unwrap()).join("\n"));
+    let reexports = reexported(parent_code.as_deref().unwrap_or(""), &modules);
+    let mut edges = BTreeMap::new();
+    for module in &modules {
+        let file = match root.join(format!("{module}.rs")) {
+            f if f.is_file() => f,
+            _ => root.join(module).join("mod.rs"),
+        };
+        let code = without_tests(&blank(&std::fs::read_to_string(file).unwrap())).join("\n");
+        let named: BTreeSet<String> = first_segments(&code, prefix)
+            .into_iter()
+            .filter_map(|seg| match modules.contains(&seg) {
+                true => Some(seg),
+                false => reexports.get(&seg).cloned(),
+            })
+            .filter(|m| m != module)
+            .collect();
+        edges.insert(module.clone(), named);
+    }
+    edges
+}
+
+/// Names the parent re-exports (`pub use m::{A, B}` or `pub use m::A`), by module.
+fn reexported(code: &str, modules: &BTreeSet<String>) -> BTreeMap<String, String> {
+    let mut names = BTreeMap::new();
+    for stmt in code.split(';') {
+        let Some(path) = stmt.trim().strip_prefix("pub use ") else {
+            continue;
+        };
+        let Some((module, rest)) = path.split_once("::") else {
+            continue;
+        };
+        if modules.contains(module.trim()) {
+            for name in rest
+                .trim_matches(|c: char| c == '{' || c == '}' || c.is_whitespace())
+                .split(',')
+            {
+                let name = name.rsplit("::").next().unwrap().trim();
+                names.insert(name.to_owned(), module.trim().to_owned());
+            }
+        }
+    }
+    names
+}
+
+/// The first segment of every path after `prefix` (`super::a::b`, `super::{a, b::c}`).
+fn first_segments(code: &str, prefix: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (at, _) in code.match_indices(prefix) {
+        let rest = &code[at + prefix.len()..];
+        let items = match rest.strip_prefix('{') {
+            Some(group) => group[..group.find('}').unwrap_or(group.len())]
+                .split(',')
+                .collect(),
+            None => vec![rest],
+        };
+        for item in items {
+            let ident: String = item
+                .trim()
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if !ident.is_empty() && ident != "super" && ident != "self" {
+                found.push(ident);
+            }
+        }
+    }
+    found
+}
+
+/// A cycle in `edges`, if there is one, as the modules around it.
+fn cycle(edges: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        edges: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|n| n == node) {
+            return Some(path[at..].to_vec());
+        }
+        if !done.insert(node.to_owned()) {
+            return None;
+        }
+        path.push(node.to_owned());
+        for next in edges.get(node).into_iter().flatten() {
+            if let Some(found) = visit(next, edges, path, done) {
+                return Some(found);
+            }
+        }
+        path.pop();
+        None
+    }
+    let mut done = BTreeSet::new();
+    edges
+        .keys()
+        .find_map(|start| visit(start, edges, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn no_modules_import_each_other() {
+    let folders = [
+        ("src", "crate::"),
+        ("src/proto", "super::"),
+        ("src/metrics", "super::"),
+        ("src/uring", "super::"),
+        ("src/load", "super::"),
+        ("src/backend", "super::"),
+        ("src/backend/tasks", "super::"),
+        ("src/backend/uring", "super::"),
+    ];
+    for (dir, prefix) in folders {
+        let edges = sibling_imports(dir, prefix);
+        assert!(
+            edges.len() > 1,
+            "{dir}: the scan sees its modules: {edges:?}"
+        );
+        assert_eq!(cycle(&edges), None, "{dir}: modules that import each other");
+    }
+    // The scan finds a cycle where there is one.
+    let planted = BTreeMap::from([
+        ("a".to_owned(), BTreeSet::from(["b".to_owned()])),
+        ("b".to_owned(), BTreeSet::from(["a".to_owned()])),
+    ]);
+    assert_eq!(cycle(&planted), Some(vec!["a".to_owned(), "b".to_owned()]));
 }
 
 #[test]
@@ -186,7 +356,7 @@ fn unsafe_lives_only_in_the_io_uring_driver() {
     );
 }
 
-/// Every function's length in lines, signature to closing brace, blank lines not counted.
+/// Every function's length in lines, signature to closing brace, blank lines counted.
 fn function_lengths(dir: &str) -> Vec<(usize, String)> {
     let mut found = Vec::new();
     for source in sources(dir) {
@@ -221,7 +391,7 @@ fn body_len(lines: &[String]) -> Option<usize> {
         if depth == 0 && line.trim_end().ends_with(';') && !line.contains('{') {
             return None;
         }
-        counted += usize::from(!line.trim().is_empty());
+        counted += 1;
         depth += line.matches('{').count() as i32 - line.matches('}').count() as i32;
         if depth == 0 && line.contains('}') {
             return Some(counted);

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use greeter::BackendChoice;
 use greeter::load::{LoadConfig, Percentiles, RequestSpec, run};
 use serde::Serialize;
 
@@ -81,7 +80,7 @@ fn load_config(server: &Running, w: &Workload, duration: Duration, threads: usiz
         pipeline: w.pipeline,
         close: w.close,
         threads,
-        engine: BackendChoice::Auto,
+        engine: greeter::load::Engine::Auto,
         request,
         ..LoadConfig::default()
     }

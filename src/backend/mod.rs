@@ -4,7 +4,11 @@
 
 pub(crate) mod policy;
 #[cfg(feature = "tokio")]
+pub(crate) mod tasks;
+#[cfg(feature = "tokio")]
 pub(crate) mod tokio;
+#[cfg(tokio_uring)]
+pub(crate) mod tokio_uring;
 #[cfg(uring)]
 pub(crate) mod uring;
 
@@ -37,38 +41,23 @@ pub struct StatsSnapshot {
 
 /// Tells one worker to shut down gracefully (or, for a test, to fail).
 pub(crate) struct Waker {
-    wake: Wake,
+    /// How the backend wakes its worker (an eventfd write, a channel send).
+    wake: Box<dyn Fn() + Send + Sync>,
     /// Set before waking: the worker fails instead of draining.
     fault: Arc<AtomicBool>,
 }
 
-/// How a worker is woken.
-pub(crate) enum Wake {
-    #[cfg(uring)]
-    EventFd(std::fs::File),
-    #[cfg(feature = "tokio")]
-    Tokio(::tokio::sync::watch::Sender<bool>),
-}
-
 impl Waker {
-    /// A waker, and the fault flag the worker checks when woken.
-    pub fn new(wake: Wake) -> (Waker, Fault) {
+    /// A waker that calls `wake`, and the fault flag the worker checks when woken.
+    pub fn new(wake: impl Fn() + Send + Sync + 'static) -> (Waker, Fault) {
         let fault = Arc::new(AtomicBool::new(false));
         let flag = Fault(Arc::clone(&fault));
+        let wake = Box::new(wake);
         (Waker { wake, fault }, flag)
     }
 
     pub fn wake(&self) {
-        match &self.wake {
-            #[cfg(uring)]
-            Wake::EventFd(file) => {
-                let _ = std::io::Write::write(&mut &*file, &1u64.to_ne_bytes());
-            }
-            #[cfg(feature = "tokio")]
-            Wake::Tokio(tx) => {
-                let _ = tx.send(true);
-            }
-        }
+        (self.wake)();
     }
 
     /// Makes the worker fail as a broken one would (for tests of what follows).

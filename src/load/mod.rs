@@ -26,6 +26,44 @@ use validate::Expect;
 
 use crate::choice::{self, Backend, BackendChoice};
 
+/// The I/O that drives the load's connections: the load generator's own choice, apart
+/// from the server's backends (which it never needs to know).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[non_exhaustive]
+pub enum Engine {
+    /// greeter's io_uring driver where the kernel allows it, else tokio.
+    #[default]
+    Auto,
+    /// greeter's io_uring driver, or an error saying why it cannot run.
+    Uring,
+    /// tokio: epoll on Linux, kqueue on macOS.
+    Tokio,
+}
+
+/// One thread's share of the load, run by an engine.
+type Run = fn(Job) -> std::io::Result<Stats>;
+
+/// The engine `engine` resolves to here, and its name.
+fn resolve(engine: Engine) -> Result<(Run, Backend), String> {
+    let choice = match engine {
+        Engine::Auto => BackendChoice::Auto,
+        Engine::Uring => BackendChoice::Uring,
+        Engine::Tokio => BackendChoice::Tokio,
+    };
+    let backend = choice::resolve(choice, "--engine")
+        .map_err(|e| e.to_string())?
+        .backend;
+    #[allow(unreachable_patterns)] // a server backend with no engine of its own
+    let run: Run = match backend {
+        #[cfg(uring)]
+        Backend::Uring => uring::run,
+        #[cfg(feature = "tokio")]
+        Backend::Tokio => tokio::run,
+        other => return Err(format!("greeter load has no {other} engine")),
+    };
+    Ok((run, backend))
+}
+
 /// What a load run does.
 #[derive(Debug, Clone)]
 pub struct LoadConfig {
@@ -50,7 +88,7 @@ pub struct LoadConfig {
     /// The body every response must carry; by default the first one seen.
     pub expect_body: Option<String>,
     /// The I/O that drives the connections.
-    pub engine: BackendChoice,
+    pub engine: Engine,
     /// The method and body of each request.
     pub request: RequestSpec,
 }
@@ -68,7 +106,7 @@ impl Default for LoadConfig {
             timeout: Duration::from_secs(2),
             expect_status: 200,
             expect_body: None,
-            engine: BackendChoice::Auto,
+            engine: Engine::Auto,
             request: RequestSpec::default(),
         }
     }
@@ -144,15 +182,10 @@ impl Job {
 pub fn run(config: &LoadConfig, progress: Arc<AtomicU64>) -> Result<Report, String> {
     let target = parse_target(&config.url)?;
     let plan = Arc::new(plan(config, &target)?);
-    if config.engine == BackendChoice::TokioUring {
-        return Err("greeter load has no tokio-uring engine: use --engine uring or tokio".into());
-    }
-    let engine = choice::resolve(config.engine, "--engine")
-        .map_err(|e| e.to_string())?
-        .backend;
+    let (run, engine) = resolve(config.engine)?;
     let jobs = jobs(config, &plan, target.addr, &progress);
     let threads = jobs.len();
-    let total = run_threads(engine, jobs)?;
+    let total = run_threads(run, jobs)?;
     let header = ReportHeader {
         target: config.url.clone(),
         engine: engine.to_string(),
@@ -195,14 +228,14 @@ fn jobs(
 }
 
 /// Runs each job on its own thread; their measurements merged.
-fn run_threads(engine: Backend, jobs: Vec<Job>) -> Result<Stats, String> {
+fn run_threads(run: Run, jobs: Vec<Job>) -> Result<Stats, String> {
     let handles: Vec<_> = jobs
         .into_iter()
         .enumerate()
         .map(|(t, job)| {
             std::thread::Builder::new()
                 .name(format!("greeter-load-{t}"))
-                .spawn(move || run_job(engine, job))
+                .spawn(move || run(job).map_err(|e| format!("load engine failed: {e}")))
         })
         .collect::<Result<_, _>>()
         .map_err(|e| format!("cannot start a load thread: {e}"))?;
@@ -240,18 +273,6 @@ fn plan(config: &LoadConfig, target: &Target) -> Result<Plan, String> {
         timeout_ns: config.timeout.as_nanos() as u64,
         retry: !target.raw && config.request.idempotent(),
     })
-}
-
-fn run_job(engine: Backend, job: Job) -> Result<Stats, String> {
-    let result = match engine {
-        #[cfg(uring)]
-        Backend::Uring => uring::run(job),
-        #[cfg(feature = "tokio")]
-        Backend::Tokio => tokio::run(job),
-        #[cfg(tokio_uring)]
-        Backend::TokioUring => unreachable!("refused by run before any job starts"),
-    };
-    result.map_err(|e| format!("load engine failed: {e}"))
 }
 
 #[cfg(test)]

@@ -57,22 +57,7 @@ pub fn assert_well_formed(out: &[u8]) {
                 String::from_utf8_lossy(&out[at..])
             );
         };
-        assert_eq!(response.version, Some(1));
-        let value = |name: &str| {
-            response
-                .headers
-                .iter()
-                .find(|h| h.name == name)
-                .map(|h| h.value)
-        };
-        assert_eq!(value("Server"), Some(b"greeter".as_slice()));
-        assert!(
-            value("Date").is_some_and(|d| d.len() == 29),
-            "a Date header"
-        );
-        let length = value("Content-Length")
-            .and_then(|v| std::str::from_utf8(v).ok()?.parse::<usize>().ok());
-        let length = length.expect("a numeric Content-Length");
+        let length = checked_length(&response);
         let rest = &out[at + head..];
         // A HEAD answer has a length but no body: the next response follows at once.
         let body = if rest.is_empty() || rest.starts_with(b"HTTP/1.1 ") {
@@ -83,6 +68,26 @@ pub fn assert_well_formed(out: &[u8]) {
         assert!(rest.len() >= body, "body cut short");
         at += head + body;
     }
+}
+
+/// Checks a response head has greeter's headers; its `Content-Length`.
+fn checked_length(response: &httparse::Response<'_, '_>) -> usize {
+    assert_eq!(response.version, Some(1));
+    let value = |name: &str| {
+        response
+            .headers
+            .iter()
+            .find(|h| h.name == name)
+            .map(|h| h.value)
+    };
+    assert_eq!(value("Server"), Some(b"greeter".as_slice()));
+    assert!(
+        value("Date").is_some_and(|d| d.len() == 29),
+        "a Date header"
+    );
+    let length =
+        value("Content-Length").and_then(|v| std::str::from_utf8(v).ok()?.parse::<usize>().ok());
+    length.expect("a numeric Content-Length")
 }
 
 /// Splits `data` at `points` (sorted or not, possibly repeated, clamped to the length).

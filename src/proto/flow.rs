@@ -79,27 +79,6 @@ impl CloseReason {
     }
 }
 
-/// Per-connection timeouts every backend enforces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Timeouts {
-    /// Deadline for a whole request head (and body), from its first byte, or from accept.
-    pub header: Duration,
-    /// Keep-alive connections idle between requests, and writes that make no progress.
-    pub idle: Duration,
-    /// How long a closing connection drains unread input after an error response.
-    pub linger: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Timeouts {
-            header: Duration::from_secs(10),
-            idle: Duration::from_secs(60),
-            linger: Duration::from_secs(2),
-        }
-    }
-}
-
 /// Input kept between receives, and when its first bytes arrived (the start time of the
 /// request they begin, for the access log).
 #[derive(Debug)]

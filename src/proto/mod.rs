@@ -11,6 +11,8 @@
 //! already kept. Every backend drives the same code, so behaviour is identical by
 //! construction, and unit tests cover it without I/O.
 
+use std::time::Duration;
+
 mod body;
 mod canned;
 #[cfg(any(test, fuzzing))]
@@ -32,7 +34,7 @@ mod status;
 mod tally;
 mod tick;
 
-pub use flow::{Action, CloseReason, FIRST_REQUEST_GRACE, Flow, Timeouts};
+pub use flow::{Action, CloseReason, FIRST_REQUEST_GRACE, Flow};
 pub use greeter::{Exposition, Greeter};
 pub use record::{Answered, Output};
 use session::Session;
@@ -66,6 +68,27 @@ pub struct ProtoConfig {
     pub timeouts: Timeouts,
     /// Which routes this listener serves.
     pub site: Site,
+}
+
+/// Per-connection timeouts every backend enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Deadline for a whole request head (and body), from its first byte, or from accept.
+    pub header: Duration,
+    /// Keep-alive connections idle between requests, and writes that make no progress.
+    pub idle: Duration,
+    /// How long a closing connection drains unread input after an error response.
+    pub linger: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            header: Duration::from_secs(10),
+            idle: Duration::from_secs(60),
+            linger: Duration::from_secs(2),
+        }
+    }
 }
 
 /// Which routes a listener serves.

@@ -12,7 +12,8 @@ use slab::Slab;
 use super::bufring::{BufRing, Claim};
 use super::cursor::SendCursor;
 use super::order::Order;
-use super::ring::{Memory, Owned, Ring, SendBuf, Socket};
+use super::ring::{Memory, Owned, Ring, SendBuf};
+use super::target::Socket;
 use super::token::{self, Class, OpKind, Token};
 
 /// One drained completion.

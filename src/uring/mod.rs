@@ -22,11 +22,13 @@ mod order;
 pub mod probe;
 mod ring;
 mod setup;
+mod target;
 mod token;
 
 pub use bufring::Claim;
 pub use complete::Completion;
 pub use cursor::SendCursor;
-pub use ring::{Ring, Socket, Target, eventfd};
+pub use ring::{Ring, eventfd};
 pub use setup::{Features, Setup};
+pub use target::{Socket, Target};
 pub use token::{Generation, OpKind, Token};

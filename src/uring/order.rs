@@ -14,7 +14,7 @@ use std::collections::{HashMap, VecDeque};
 
 use io_uring::squeue;
 
-use super::ring::{Socket, Target};
+use super::target::{Socket, Target};
 
 /// What waits to be submitted, and which closes wait for late operations.
 #[derive(Debug, Default)]

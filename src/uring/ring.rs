@@ -13,7 +13,7 @@
 use std::io;
 use std::mem::{self, ManuallyDrop};
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::ptr;
 use std::time::Duration;
 
@@ -25,6 +25,7 @@ use super::bufring::{BufRing, Checkout, Claim};
 use super::cursor::SendCursor;
 use super::order::Order;
 use super::setup::{self, Features, Setup};
+use super::target::{Socket, Target};
 use super::token::{self, Class, OpKind, Token};
 
 /// An output buffer the kernel may read while the buffer itself is moved around (into
@@ -37,31 +38,6 @@ pub unsafe trait SendBuf: AsRef<[u8]> {}
 
 // SAFETY: a `Vec`'s bytes are on the heap; moving the `Vec` moves only its pointer, and nothing reallocates or writes it while a send is in flight.
 unsafe impl SendBuf for Vec<u8> {}
-
-/// What an operation runs on: a descriptor, or a slot of the ring's fixed-file table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Target {
-    Fd(RawFd),
-    /// A direct descriptor: the kernel skips the descriptor lookup.
-    Fixed(u32),
-}
-
-/// An accepted connection, owned: a descriptor, or a slot of the fixed-file table (which
-/// only the ring's [`Ring::close`] releases; dropped otherwise, the slot stays taken).
-#[derive(Debug)]
-pub enum Socket {
-    Fd(OwnedFd),
-    Fixed(u32),
-}
-
-impl Socket {
-    pub fn target(&self) -> Target {
-        match self {
-            Socket::Fd(fd) => Target::Fd(fd.as_raw_fd()),
-            Socket::Fixed(slot) => Target::Fixed(*slot),
-        }
-    }
-}
 
 /// Builds an opcode on `target`, as a descriptor or as a fixed-file slot.
 macro_rules! on {

@@ -12,9 +12,9 @@ use std::task::Poll;
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
-use super::Shared;
-use super::slots::Signal;
-use super::state::{Io, State, serve};
+use crate::backend::tasks::Shared;
+use crate::backend::tasks::slots::Signal;
+use crate::backend::tasks::state::{Io, State, serve};
 use crate::proto::{Action, CloseReason};
 
 struct Conn {

@@ -9,7 +9,7 @@ mod worker;
 
 use std::io;
 
-use super::{Wake, Waker, WorkerHandle, WorkerSpec, doing, start_worker};
+use super::{Waker, WorkerHandle, WorkerSpec, doing, start_worker};
 use crate::uring::{OpKind, eventfd};
 
 /// What a worker's submissions are for.
@@ -37,7 +37,10 @@ impl OpKind for Op {
 /// Starts a worker; returns once its ring is set up (or failed to).
 pub(crate) fn spawn(spec: WorkerSpec<'_>) -> io::Result<WorkerHandle> {
     let wake = eventfd().map_err(doing("creating its wake-up eventfd"))?;
-    let (waker, fault) = Waker::new(Wake::EventFd(std::fs::File::from(wake.try_clone()?)));
+    let file = std::fs::File::from(wake.try_clone()?);
+    let (waker, fault) = Waker::new(move || {
+        let _ = std::io::Write::write(&mut &file, &1u64.to_ne_bytes());
+    });
     let name = format!("greeter-uring-{}", spec.name);
     let alarm = std::sync::Arc::clone(&spec.alarm);
     let parts = worker::Parts::from(spec);

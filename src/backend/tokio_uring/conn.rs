@@ -20,9 +20,9 @@ use std::task::Poll;
 use tokio_uring::buf::BoundedBuf;
 use tokio_uring::net::TcpStream;
 
-use super::super::Shared;
-use super::super::slots::Signal;
-use super::super::state::{Io, State, serve};
+use crate::backend::tasks::Shared;
+use crate::backend::tasks::slots::Signal;
+use crate::backend::tasks::state::{Io, State, serve};
 use crate::proto::{Action, CloseReason};
 
 /// A worker's read buffers: each connection holds one while it lives (a read is in flight

@@ -13,7 +13,7 @@ use super::Shared;
 use super::slots::Signal;
 use crate::proto::{Action, CloseReason, Flow, Greeter, Output};
 
-pub(super) struct State {
+pub(crate) struct State {
     pub shared: Rc<Shared>,
     /// This connection's slot in the worker's table.
     id: usize,
@@ -150,7 +150,7 @@ impl State {
 }
 
 /// A connection's socket I/O, as a tokio-based backend does it.
-pub(super) trait Io {
+pub(crate) trait Io {
     fn state(&mut self) -> &mut State;
     /// Writes all pending output; `false` if a write failed or stalled past the deadline.
     async fn write_out(&mut self) -> bool;
@@ -161,7 +161,7 @@ pub(super) trait Io {
 }
 
 /// Serves a connection until it ends: write what the flow produced, then do what it says.
-pub(super) async fn serve(io: &mut impl Io) {
+pub(crate) async fn serve(io: &mut impl Io) {
     let mut action = io.state().first_action();
     loop {
         if action != Action::Abort && !io.state().out.is_empty() {

@@ -18,7 +18,7 @@ use crate::backend::Fault;
 use crate::backend::policy::{AfterError, Gate, Pause};
 
 /// A listener the accept loop takes connections from: tokio's, or tokio-uring's.
-pub(super) trait Listen {
+pub(crate) trait Listen {
     type Stream;
     /// An accept once started takes a connection even if no longer polled (tokio-uring
     /// cannot cancel it): the loop keeps it and, after shutdown, serves what it brings.
@@ -37,7 +37,7 @@ impl Listen for TcpListener {
 
 /// The accepting side of a worker: the shared policy, its connections, and the task each
 /// connection runs.
-pub(super) struct Accept<F> {
+pub(crate) struct Accept<F> {
     gate: Gate,
     conns: JoinSet<()>,
     run: F,
@@ -45,7 +45,7 @@ pub(super) struct Accept<F> {
 
 /// Accepts until shutdown, then drains: idle connections close, busy ones finish until
 /// the shutdown deadline, after which the rest are dropped.
-pub(super) async fn serve<L, F, T>(
+pub(crate) async fn serve<L, F, T>(
     listener: L,
     mut a: Accept<F>,
     shared: Rc<Shared>,
@@ -77,7 +77,7 @@ fn surface_panic(joined: Result<(), tokio::task::JoinError>) {
 }
 
 impl<F> Accept<F> {
-    pub(super) fn new(limit: usize, run: F) -> Self {
+    pub(crate) fn new(limit: usize, run: F) -> Self {
         Accept {
             gate: Gate::new(limit),
             conns: JoinSet::new(),

@@ -12,7 +12,7 @@ use slab::Slab;
 
 /// What the worker tells a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Signal {
+pub(crate) enum Signal {
     /// Its deadline passed.
     Timeout,
     /// Graceful shutdown began.
@@ -41,7 +41,7 @@ struct Slot {
 
 /// The connections of one worker, by the index `register` gave.
 #[derive(Debug, Default)]
-pub(super) struct Slots(RefCell<Slab<Slot>>);
+pub(crate) struct Slots(RefCell<Slab<Slot>>);
 
 impl Slots {
     /// A new connection's slot, under `deadline`.

@@ -1,8 +1,8 @@
 //! The tokio-uring backend (feature `tokio-uring`): a tokio-uring runtime per worker
 //! thread, each with its own listener, and a task per connection doing one owned-buffer
 //! operation at a time (read, then the flow, then write), as tokio-uring's model is. It
-//! shares the tokio backend's worker (accept policy, tick, drain, slots) and runs the same
-//! flow; only the socket I/O differs. tokio-uring 0.5 builds on io-uring 0.6 and drives
+//! runs the task-per-connection worker of `backend::tasks` (accept policy, tick, drain,
+//! slots), as the tokio backend does, and the same flow; only the socket I/O differs. tokio-uring 0.5 builds on io-uring 0.6 and drives
 //! its ring from tokio's epoll loop; it has no multishot operations and no buffer rings,
 //! so every idle connection holds a read in flight, with its buffer.
 
@@ -13,9 +13,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 
-use super::Taken;
-use super::accept::Listen;
-use crate::backend::{WorkerHandle, WorkerSpec, doing, start_worker};
+use super::tasks::Taken;
+use super::tasks::accept::Listen;
+use super::{WorkerHandle, WorkerSpec, doing, start_worker};
 
 impl Listen for tokio_uring::net::TcpListener {
     type Stream = tokio_uring::net::TcpStream;
