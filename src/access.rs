@@ -56,7 +56,7 @@ impl AccessLog {
     /// Starts the writer thread, writing lines in `format` to standard output; it ends
     /// once every worker's end is dropped, after writing what they handed over. Lines a
     /// failed write lost are counted in `lost` (the writer thread is its one writer).
-    pub fn start(
+    pub(crate) fn start(
         format: LogFormat,
         lost: Arc<Counter>,
     ) -> std::io::Result<(AccessLog, JoinHandle<()>)> {
@@ -78,7 +78,7 @@ impl AccessLog {
     }
 
     /// Adds `answered` (requests of the connection to `peer`, answered by now) to the batch.
-    pub fn log(
+    pub(crate) fn log(
         &mut self,
         answered: Vec<Answered>,
         peer: Option<SocketAddr>,
@@ -99,7 +99,7 @@ impl AccessLog {
 
     /// Hands the batch to the writer; if it cannot take it, the lines are counted in
     /// `metrics` as dropped.
-    pub fn flush(&mut self, metrics: &WorkerMetrics) {
+    pub(crate) fn flush(&mut self, metrics: &WorkerMetrics) {
         if self.batch.is_empty() {
             return;
         }

@@ -111,10 +111,10 @@ pub fn resolve(choice: BackendChoice, flag: &str) -> Result<Resolved, Unsupporte
 
 #[cfg(uring)]
 fn uring(flag: &str) -> Result<Backend, Unsupported> {
-    use crate::uring::probe::{ProbeError, probe};
-    match probe() {
+    use crate::uring::capability::{CheckError, check};
+    match check() {
         Ok(()) => Ok(Backend::Uring),
-        Err(ProbeError::Unavailable(u)) => {
+        Err(CheckError::Unavailable(u)) => {
             let without = cfg!(feature = "tokio")
                 .then(|| format!("; or use {flag} tokio"))
                 .unwrap_or_default();
@@ -124,7 +124,7 @@ fn uring(flag: &str) -> Result<Backend, Unsupported> {
                 unavailable: true,
             })
         }
-        Err(ProbeError::Failed(e)) => Err(Unsupported {
+        Err(CheckError::Failed(e)) => Err(Unsupported {
             reason: format!("io_uring setup failed: {e}"),
             hint: None,
             unavailable: false,

@@ -5,7 +5,7 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use greeter::proto::{ProtoConfig, Protocol, Timeouts};
+use greeter::proto::{ProtoConfig, Protocol};
 use greeter::{BackendChoice, Config, LogFormat, Metrics, UringConfig};
 
 #[derive(Debug, Parser)]
@@ -95,25 +95,23 @@ pub struct LoadArgs {
 
 impl LoadArgs {
     pub fn to_config(&self) -> greeter::load::LoadConfig {
-        greeter::load::LoadConfig {
-            url: self.url.clone(),
-            connections: self.connections as usize,
-            duration: self.duration,
-            pipeline: self.pipeline as usize,
-            close: self.close,
-            rate: self.rate,
-            threads: self.threads as usize,
-            timeout: self.timeout,
-            expect_status: self.expect_status,
-            expect_body: self.expect_body.clone(),
-            engine: self.engine,
-            request: greeter::load::RequestSpec {
-                method: self.method.clone(),
-                body: self.body.clone(),
-                content_type: self.content_type.clone(),
-                chunked: self.chunked,
-            },
-        }
+        let mut c = greeter::load::LoadConfig::default();
+        c.url = self.url.clone();
+        c.connections = self.connections as usize;
+        c.duration = self.duration;
+        c.pipeline = self.pipeline as usize;
+        c.close = self.close;
+        c.rate = self.rate;
+        c.threads = self.threads as usize;
+        c.timeout = self.timeout;
+        c.expect_status = self.expect_status;
+        c.expect_body = self.expect_body.clone();
+        c.engine = self.engine;
+        c.request.method = self.method.clone();
+        c.request.body = self.body.clone();
+        c.request.content_type = self.content_type.clone();
+        c.request.chunked = self.chunked;
+        c
     }
 }
 
@@ -197,48 +195,44 @@ fn power_of_two(s: &str) -> Result<u16, String> {
 
 impl ServeArgs {
     pub fn into_config(self) -> Config {
-        let uring = UringConfig {
-            sq_entries: self.sq_entries,
-            recv_buffers: self.recv_buffers,
-            recv_buffer_size: self.recv_buffer_size,
-            features: self.uring_features,
-        };
-        let metrics = match (self.no_metrics, self.metrics_listen) {
+        let mut c = Config::default();
+        c.uring = self.uring_config();
+        c.metrics = match (self.no_metrics, self.metrics_listen) {
             (true, _) => Metrics::Off,
             (false, Some(addr)) => Metrics::Listen(addr),
             (false, None) => Metrics::Here,
         };
-        Config {
-            listen: self.listen,
-            backend: self.backend,
-            workers: self.workers,
-            proto: self.proto_config(),
-            shutdown_timeout: self.shutdown_timeout,
-            max_connections: self.max_connections,
-            uring,
-            metrics,
-            access_log: self.access_log.then_some(self.log_format),
-        }
+        c.proto = self.proto_config();
+        c.listen = self.listen;
+        c.backend = self.backend;
+        c.workers = self.workers;
+        c.shutdown_timeout = self.shutdown_timeout;
+        c.max_connections = self.max_connections;
+        c.access_log = self.access_log.then_some(self.log_format);
+        c
+    }
+
+    fn uring_config(&self) -> UringConfig {
+        let mut u = UringConfig::default();
+        u.sq_entries = self.sq_entries;
+        u.recv_buffers = self.recv_buffers;
+        u.recv_buffer_size = self.recv_buffer_size;
+        u.features = self.uring_features;
+        u
     }
 
     fn proto_config(&self) -> ProtoConfig {
-        let protocol = match self.protocol {
+        let mut p = ProtoConfig::default();
+        p.protocol = match self.protocol {
             ProtocolArg::Http => Protocol::Http,
             ProtocolArg::Raw => Protocol::Raw,
         };
-        let timeouts = Timeouts {
-            header: self.header_timeout,
-            idle: self.idle_timeout,
-            ..Timeouts::default()
-        };
-        ProtoConfig {
-            protocol,
-            greeting: self.message.clone(),
-            max_header_bytes: self.max_header_bytes as usize,
-            max_body_bytes: self.max_body_bytes,
-            max_pending_output: self.max_pending_output as usize,
-            timeouts,
-            ..ProtoConfig::default()
-        }
+        p.greeting = self.message.clone();
+        p.max_header_bytes = self.max_header_bytes as usize;
+        p.max_body_bytes = self.max_body_bytes;
+        p.max_pending_output = self.max_pending_output as usize;
+        p.timeouts.header = self.header_timeout;
+        p.timeouts.idle = self.idle_timeout;
+        p
     }
 }

@@ -19,6 +19,7 @@ pub enum LogFormat {
 
 /// Where `/metrics` is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Metrics {
     /// On the main listener, beside the greeting.
     #[default]
@@ -30,8 +31,10 @@ pub enum Metrics {
 }
 
 /// Newer io_uring features; each is used only where the kernel has it (the setup falls
-/// back without it). The defaults are what a paired measurement kept: bundles.
+/// back without it). The defaults are what a paired measurement kept: bundles. Built
+/// from its default (or parsed from a list), then changed field by field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct UringFeatures {
     /// Register the ring's descriptor, so `io_uring_enter` skips a lookup (5.18).
     pub ring_fd: bool,
@@ -93,6 +96,7 @@ impl std::str::FromStr for UringFeatures {
 
 /// Knobs of the io_uring backend.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct UringConfig {
     /// Submission queue entries; the completion queue gets four times as many.
     pub sq_entries: u32,
@@ -117,7 +121,11 @@ impl Default for UringConfig {
 
 /// Everything a server is started with; [`Config::default`] serves
 /// `http://127.0.0.1:8888/` on the best backend available.
+///
+/// Built from its default, then changed field by field (new fields may come):
+/// `let mut config = Config::default(); config.listen = "127.0.0.1:0".parse()?;`
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Config {
     /// Address to listen on (port 0 picks one; [`crate::ServerHandle::local_addr`] tells).
     pub listen: SocketAddr,

@@ -12,6 +12,7 @@
 #![deny(clippy::undocumented_unsafe_blocks, clippy::missing_safety_doc)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
+#![warn(unreachable_pub)]
 
 #[cfg(all(not(uring), not(feature = "tokio")))]
 compile_error!(
@@ -26,7 +27,6 @@ mod config;
 pub mod load;
 mod metrics;
 mod net;
-pub mod probe;
 pub mod proto;
 mod server;
 #[cfg(uring)]

@@ -2,6 +2,7 @@
 //! or run the load generator.
 
 mod cli;
+mod health_check;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -91,7 +92,7 @@ fn load(args: &LoadArgs) -> ExitCode {
 
 /// `greeter probe`: the status on standard output, or the reason on standard error.
 fn probe(args: &ProbeArgs) -> ExitCode {
-    match greeter::probe::probe(&args.url, args.timeout) {
+    match health_check::probe(&args.url, args.timeout) {
         Ok(status) => {
             println!("{status}");
             ExitCode::SUCCESS

@@ -10,11 +10,11 @@ use socket2::{Domain, Protocol, Socket, Type};
 const BACKLOG: i32 = 4096;
 
 /// Whether each worker gets its own `SO_REUSEPORT` listener.
-pub const LISTENER_PER_WORKER: bool = cfg!(uring);
+pub(crate) const LISTENER_PER_WORKER: bool = cfg!(uring);
 
 /// Binds `count` listeners on `addr`; with port 0 the first picks the port and the rest
 /// join it. Returns the listeners and the address they share.
-pub fn listeners(addr: SocketAddr, count: usize) -> io::Result<(Vec<Socket>, SocketAddr)> {
+pub(crate) fn listeners(addr: SocketAddr, count: usize) -> io::Result<(Vec<Socket>, SocketAddr)> {
     if count > 1 && addr.port() != 0 {
         // SO_REUSEPORT would let us share a port another server (of the same user) holds;
         // a plain bind first makes "address in use" an error, as users expect.

@@ -26,6 +26,7 @@ const RESERVED_FDS: u64 = 64;
 
 /// Why a server could not start.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum StartError {
     /// The requested backend cannot run here.
     Backend(Unsupported),

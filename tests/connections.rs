@@ -278,11 +278,9 @@ fn closed_connections_release_everything(backend: BackendChoice) {
 
 fn port_in_use_is_a_clear_error(backend: BackendChoice) {
     let first = server(backend);
-    let config = greeter::Config {
-        listen: first.local_addr(),
-        backend,
-        ..greeter::Config::default()
-    };
+    let mut config = greeter::Config::default();
+    config.listen = first.local_addr();
+    config.backend = backend;
     let err = greeter::start(config)
         .err()
         .expect("a second server on the port fails");

@@ -73,26 +73,23 @@ fn load_config(server: &Running, w: &Workload, duration: Duration, threads: usiz
         Kind::Raw => (format!("tcp://{}", server.addr), RequestSpec::default()),
         Kind::PostGreet => (format!("http://{}/greet", server.addr), post_greet()),
     };
-    LoadConfig {
-        url,
-        connections: w.connections,
-        duration,
-        pipeline: w.pipeline,
-        close: w.close,
-        threads,
-        engine: greeter::load::Engine::Auto,
-        request,
-        ..LoadConfig::default()
-    }
+    let mut c = LoadConfig::default();
+    c.url = url;
+    c.connections = w.connections;
+    c.duration = duration;
+    c.pipeline = w.pipeline;
+    c.close = w.close;
+    c.threads = threads;
+    c.request = request;
+    c
 }
 
 fn post_greet() -> RequestSpec {
-    RequestSpec {
-        method: "POST".into(),
-        body: Some("name=bench".into()),
-        content_type: Some("application/x-www-form-urlencoded".into()),
-        chunked: false,
-    }
+    let mut r = RequestSpec::default();
+    r.method = "POST".into();
+    r.body = Some("name=bench".into());
+    r.content_type = Some("application/x-www-form-urlencoded".into());
+    r
 }
 
 /// Runs `workload` against `server` for `duration` with `threads` load threads.

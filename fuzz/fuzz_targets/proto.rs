@@ -19,7 +19,8 @@ fuzz_target!(|data: &[u8]| {
     let (splits, stream) = rest.split_at(cuts);
     let points: Vec<usize> = splits.chunks(2).map(|p| usize::from(u16::from_le_bytes([p[0], p[1]]))).collect();
     let protocol = if selector & 0x80 == 0 { Protocol::Http } else { Protocol::Raw };
-    let config = ProtoConfig { protocol, max_header_bytes: 1024, max_body_bytes: 512, max_pending_output: 2048, ..ProtoConfig::default() };
+    let mut config = ProtoConfig::default();
+    (config.protocol, config.max_header_bytes, config.max_body_bytes, config.max_pending_output) = (protocol, 1024, 512, 2048);
     let greeter = Greeter::new(config, UNIX_EPOCH + Duration::from_secs(1_700_000_000));
     check_stream(&greeter, stream, &points);
 });

@@ -49,19 +49,19 @@ pub(crate) struct Waker {
 
 impl Waker {
     /// A waker that calls `wake`, and the fault flag the worker checks when woken.
-    pub fn new(wake: impl Fn() + Send + Sync + 'static) -> (Waker, Fault) {
+    pub(crate) fn new(wake: impl Fn() + Send + Sync + 'static) -> (Waker, Fault) {
         let fault = Arc::new(AtomicBool::new(false));
         let flag = Fault(Arc::clone(&fault));
         let wake = Box::new(wake);
         (Waker { wake, fault }, flag)
     }
 
-    pub fn wake(&self) {
+    pub(crate) fn wake(&self) {
         (self.wake)();
     }
 
     /// Makes the worker fail as a broken one would (for tests of what follows).
-    pub fn fail(&self) {
+    pub(crate) fn fail(&self) {
         self.fault.store(true, Ordering::SeqCst);
         self.wake();
     }
@@ -72,7 +72,7 @@ pub(crate) struct Fault(Arc<AtomicBool>);
 
 impl Fault {
     /// When woken: `Err` if the wake was a fault injected by a test.
-    pub fn check(&self) -> io::Result<()> {
+    pub(crate) fn check(&self) -> io::Result<()> {
         match self.0.load(Ordering::SeqCst) {
             true => Err(io::Error::other("a fault injected for a test")),
             false => Ok(()),
@@ -91,7 +91,7 @@ pub(crate) struct Alarm {
 impl Alarm {
     /// Once every worker started: whom to wake. A worker that failed meanwhile wakes
     /// them now.
-    pub fn arm(&self, wakers: Arc<Vec<Waker>>) {
+    pub(crate) fn arm(&self, wakers: Arc<Vec<Waker>>) {
         let _ = self.wakers.set(wakers);
         if self.raised.load(Ordering::SeqCst) {
             self.wake_all();
@@ -222,7 +222,7 @@ impl Spares {
     const LARGEST: usize = 16 * 1024;
 
     /// Gives `out` a buffer if it has none.
-    pub fn lend<'a>(&mut self, out: &'a mut Vec<u8>) -> &'a mut Vec<u8> {
+    pub(crate) fn lend<'a>(&mut self, out: &'a mut Vec<u8>) -> &'a mut Vec<u8> {
         if out.capacity() == 0 {
             *out = self.pool.pop().unwrap_or_default();
         }
@@ -230,7 +230,7 @@ impl Spares {
     }
 
     /// Takes back a buffer whose bytes were all written.
-    pub fn recycle(&mut self, mut buf: Vec<u8>) {
+    pub(crate) fn recycle(&mut self, mut buf: Vec<u8>) {
         let keep = (1..=Self::LARGEST).contains(&buf.capacity());
         if keep && self.pool.len() < Self::KEEP {
             buf.clear();

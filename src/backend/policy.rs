@@ -8,17 +8,17 @@ use std::time::{Duration, Instant};
 pub(crate) use crate::metrics::PauseCause as Pause;
 
 /// How long accepting pauses when descriptors or kernel memory run out.
-pub const EXHAUSTED_BACKOFF: Duration = Duration::from_millis(100);
+pub(crate) const EXHAUSTED_BACKOFF: Duration = Duration::from_millis(100);
 /// How long accepting pauses after any other error that ends accepting (never a spin).
-pub const ERROR_BACKOFF: Duration = Duration::from_secs(1);
+pub(crate) const ERROR_BACKOFF: Duration = Duration::from_secs(1);
 /// Idle keep-alive connections closed at once when the connection limit is reached.
-pub const SHED_BATCH: usize = 32;
+pub(crate) const SHED_BATCH: usize = 32;
 /// A pause of the same cause is logged at most this often.
 const LOG_EVERY: Duration = Duration::from_secs(1);
 
 /// What to do after an accept error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AfterError {
+pub(crate) enum AfterError {
     /// A passing condition of one connection (`ECONNABORTED`, `EINTR`, ...): accept again.
     Retry,
     /// Accepting pauses until [`Gate::resume_at`].
@@ -27,7 +27,7 @@ pub enum AfterError {
 
 /// Whether a worker accepts, and why not.
 #[derive(Debug)]
-pub struct Gate {
+pub(crate) struct Gate {
     limit: usize,
     /// A back-off in progress: accepting resumes at this time.
     paused_until: Option<Instant>,
@@ -39,7 +39,7 @@ pub struct Gate {
 
 impl Gate {
     /// A gate for a worker that may hold `limit` connections.
-    pub fn new(limit: usize) -> Gate {
+    pub(crate) fn new(limit: usize) -> Gate {
         Gate {
             limit,
             paused_until: None,
@@ -49,20 +49,20 @@ impl Gate {
     }
 
     /// Whether accepting should be armed.
-    pub fn is_open(&self) -> bool {
+    pub(crate) fn is_open(&self) -> bool {
         self.paused_until.is_none() && !self.at_limit
     }
 
     /// When a back-off ends, if one is in progress (for a backend that sleeps until then;
     /// the io_uring worker polls from its timer instead).
     #[cfg(any(test, feature = "tokio"))]
-    pub fn resume_at(&self) -> Option<Instant> {
+    pub(crate) fn resume_at(&self) -> Option<Instant> {
         self.paused_until
     }
 
     /// An accept failed with `errno` at `now`. `open` is the worker's connection count,
     /// for the log line.
-    pub fn on_error(&mut self, errno: i32, now: Instant, open: usize) -> AfterError {
+    pub(crate) fn on_error(&mut self, errno: i32, now: Instant, open: usize) -> AfterError {
         let (pause, backoff) = match classify(errno) {
             None => return AfterError::Retry,
             Some(pause) if pause == Pause::Error => (pause, ERROR_BACKOFF),
@@ -81,7 +81,7 @@ impl Gate {
     }
 
     /// From the backend's timer: whether a back-off just ended (accept again).
-    pub fn poll_resume(&mut self, now: Instant) -> bool {
+    pub(crate) fn poll_resume(&mut self, now: Instant) -> bool {
         if self.paused_until.is_some_and(|t| now >= t) {
             self.paused_until = None;
             return self.is_open();
@@ -91,7 +91,7 @@ impl Gate {
 
     /// A connection was admitted; the worker now holds `open`. At the limit, accepting
     /// pauses and the answer is how many idle keep-alive connections to close.
-    pub fn on_admitted(&mut self, open: usize) -> Option<usize> {
+    pub(crate) fn on_admitted(&mut self, open: usize) -> Option<usize> {
         if open < self.limit || self.at_limit {
             return None;
         }
@@ -104,7 +104,7 @@ impl Gate {
     }
 
     /// A connection ended; the worker now holds `open`. Whether accepting resumes.
-    pub fn on_closed(&mut self, open: usize) -> bool {
+    pub(crate) fn on_closed(&mut self, open: usize) -> bool {
         if !self.at_limit || open >= self.limit {
             return false;
         }

@@ -9,7 +9,7 @@ use super::validate::{Expect, Failure, Frame, frame};
 
 /// What every connection of a run does.
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub(super) struct Plan {
     /// One request, encoded.
     pub request: Vec<u8>,
     /// Requests in flight per connection.
@@ -40,7 +40,7 @@ struct Pending {
 }
 
 /// What received answers are judged against, and where the verdicts go.
-pub struct Judge<'a> {
+pub(super) struct Judge<'a> {
     pub plan: &'a Plan,
     pub now_ns: u64,
     pub expect: &'a mut Expect,
@@ -58,14 +58,14 @@ impl Judge<'_> {
 
 /// What the engine does with the connection next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(super) enum Outcome {
     Keep,
     /// Close it and open a new one.
     Reconnect,
 }
 
 #[derive(Debug)]
-pub struct Client {
+pub(super) struct Client {
     /// The requests in flight, oldest first.
     in_flight: VecDeque<Pending>,
     /// Requests to send again on the next connection, oldest first.
@@ -80,7 +80,7 @@ pub struct Client {
 
 impl Client {
     /// Connection `index` of the run, starting at `start_ns`.
-    pub fn new(plan: &Plan, index: usize, start_ns: u64) -> Client {
+    pub(super) fn new(plan: &Plan, index: usize, start_ns: u64) -> Client {
         let schedule = plan
             .rate
             .map(|rate| Schedule::fixed(rate, plan.connections, index, start_ns));
@@ -95,14 +95,14 @@ impl Client {
 
     /// A new connection replaces the old one; requests still in flight were counted lost
     /// (or are to be retried).
-    pub fn reconnected(&mut self) {
+    pub(super) fn reconnected(&mut self) {
         self.in_flight.clear();
         self.input.clear();
         self.sent = 0;
     }
 
     /// Appends the requests due at `now_ns` to `out`; returns how many.
-    pub fn fill(&mut self, plan: &Plan, now_ns: u64, out: &mut Vec<u8>) -> usize {
+    pub(super) fn fill(&mut self, plan: &Plan, now_ns: u64, out: &mut Vec<u8>) -> usize {
         let depth = if plan.one_shot {
             1
         } else {
@@ -137,7 +137,7 @@ impl Client {
 
     /// When the next request is due under a fixed rate, if the pipeline will have room
     /// for it; a full pipeline waits for an answer, not for the clock.
-    pub fn next_due(&self, plan: &Plan) -> Option<u64> {
+    pub(super) fn next_due(&self, plan: &Plan) -> Option<u64> {
         let room = self.in_flight.len() < plan.pipeline.max(1) && !(plan.one_shot && self.sent > 0);
         self.schedule
             .as_ref()
@@ -146,7 +146,7 @@ impl Client {
     }
 
     /// Received bytes: each completed response is checked and its latency recorded.
-    pub fn on_input(&mut self, data: &[u8], j: &mut Judge<'_>) -> Outcome {
+    pub(super) fn on_input(&mut self, data: &[u8], j: &mut Judge<'_>) -> Outcome {
         j.stats.bytes += data.len() as u64;
         if j.plan.raw || !self.input.is_empty() {
             self.input.extend_from_slice(data);
@@ -165,7 +165,7 @@ impl Client {
 
     /// The server closed the connection: a close-delimited answer ends here; anything
     /// still in flight is lost.
-    pub fn on_eof(&mut self, j: &mut Judge<'_>) -> Outcome {
+    pub(super) fn on_eof(&mut self, j: &mut Judge<'_>) -> Outcome {
         let input = std::mem::take(&mut self.input);
         if j.plan.raw {
             if let Some(p) = self.in_flight.pop_front() {
@@ -181,7 +181,7 @@ impl Client {
 
     /// A read or write failed (a reset, say): a response that had started is an error,
     /// the requests not yet answered at all are retried or lost.
-    pub fn on_error(&mut self, plan: &Plan, stats: &mut Stats) {
+    pub(super) fn on_error(&mut self, plan: &Plan, stats: &mut Stats) {
         if !std::mem::take(&mut self.input).is_empty() && self.in_flight.pop_front().is_some() {
             stats.errors.reset += 1;
         }
@@ -189,14 +189,14 @@ impl Client {
     }
 
     /// Whether the oldest request in flight has waited longer than the plan allows.
-    pub fn timed_out(&self, plan: &Plan, now_ns: u64) -> bool {
+    pub(super) fn timed_out(&self, plan: &Plan, now_ns: u64) -> bool {
         self.in_flight
             .front()
             .is_some_and(|p| now_ns.saturating_sub(p.start) > plan.timeout_ns)
     }
 
     /// Counts one timeout for the connection and forgets what was in flight.
-    pub fn on_timeout(&mut self, stats: &mut Stats) {
+    pub(super) fn on_timeout(&mut self, stats: &mut Stats) {
         stats.errors.timeout += 1;
         self.in_flight.clear();
     }

@@ -64,8 +64,9 @@ fn resolve(engine: Engine) -> Result<(Run, Backend), String> {
     Ok((run, backend))
 }
 
-/// What a load run does.
+/// What a load run does. Built from its default, then changed field by field.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct LoadConfig {
     /// `http://host:port/path`, or `tcp://host:port` for the raw protocol.
     pub url: String,
@@ -112,18 +113,22 @@ impl Default for LoadConfig {
     }
 }
 
-/// Where the load goes.
+/// Where the load (or `greeter probe`'s one request) goes: a URL taken apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Target {
+#[non_exhaustive]
+pub struct Target {
+    /// The address the host resolved to.
     pub addr: SocketAddr,
-    /// The `Host` header.
+    /// The `Host` header: the URL's host and port as written.
     pub host: String,
+    /// The path (and query) to request; `/` when the URL has none.
     pub path: String,
+    /// `tcp://`: the raw greet-and-close protocol, not HTTP.
     pub raw: bool,
 }
 
-/// Parses `http://host[:port][/path]` or `tcp://host:port`.
-pub(crate) fn parse_target(url: &str) -> Result<Target, String> {
+/// Parses `http://host[:port][/path]` or `tcp://host:port`, resolving the host.
+pub fn parse_target(url: &str) -> Result<Target, String> {
     let (raw, rest) = match url.split_once("://") {
         Some(("http", rest)) => (false, rest),
         Some(("tcp", rest)) => (true, rest),

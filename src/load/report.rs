@@ -80,13 +80,13 @@ impl Default for Stats {
 }
 
 impl Stats {
-    pub fn record(&mut self, latency_ns: u64) {
+    pub(crate) fn record(&mut self, latency_ns: u64) {
         self.ok += 1;
         self.latency
             .saturating_record((latency_ns / 1000).clamp(1, MAX_LATENCY_US));
     }
 
-    pub fn merge(&mut self, other: &Stats) {
+    pub(crate) fn merge(&mut self, other: &Stats) {
         self.latency
             .add(&other.latency)
             .expect("histograms share their bounds");

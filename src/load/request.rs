@@ -4,6 +4,7 @@
 
 /// What to send (beyond the URL).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RequestSpec {
     /// The method, `GET` by default.
     pub method: String,

@@ -4,7 +4,7 @@
 
 /// One connection's share of a fixed request rate.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Schedule {
+pub(super) struct Schedule {
     interval_ns: u64,
     next_ns: u64,
 }
@@ -12,7 +12,7 @@ pub struct Schedule {
 impl Schedule {
     /// `rate` requests per second over `connections`; connection `index` starts a fraction
     /// of an interval later than the previous one, so sends are spread evenly.
-    pub fn fixed(rate: u64, connections: usize, index: usize, start_ns: u64) -> Schedule {
+    pub(super) fn fixed(rate: u64, connections: usize, index: usize, start_ns: u64) -> Schedule {
         let per_connection = (rate as f64 / connections.max(1) as f64).max(1e-9);
         let interval_ns = (1e9 / per_connection).round().max(1.0) as u64;
         let offset = interval_ns * index as u64 / connections.max(1) as u64;
@@ -24,7 +24,7 @@ impl Schedule {
 
     /// The intended send time of the next request if it is due by `now_ns`, advancing
     /// the schedule by one interval.
-    pub fn take_due(&mut self, now_ns: u64) -> Option<u64> {
+    pub(super) fn take_due(&mut self, now_ns: u64) -> Option<u64> {
         if self.next_ns > now_ns {
             return None;
         }
@@ -33,7 +33,7 @@ impl Schedule {
         Some(due)
     }
 
-    pub fn next_due(&self) -> u64 {
+    pub(super) fn next_due(&self) -> u64 {
         self.next_ns
     }
 }

@@ -27,7 +27,7 @@ struct Shared {
 }
 
 /// Drives `job.count` connections until `job.end`.
-pub fn run(job: Job) -> io::Result<Stats> {
+pub(super) fn run(job: Job) -> io::Result<Stats> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 /// Why a response did not count as a success.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// A status other than the expected one.
     Status,
     /// A body other than the expected one.
@@ -16,7 +16,7 @@ pub enum Failure {
 
 /// One response found at the start of a buffer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Frame {
+pub(super) enum Frame {
     /// More bytes are needed.
     Partial,
     Complete {
@@ -32,7 +32,7 @@ pub enum Frame {
 
 /// Frames the response at the start of `buf`; `eof` says the server closed, which ends a
 /// body without `Content-Length`.
-pub fn frame(buf: &[u8], eof: bool) -> Frame {
+pub(super) fn frame(buf: &[u8], eof: bool) -> Frame {
     let mut headers = [httparse::EMPTY_HEADER; 32];
     let mut response = httparse::Response::new(&mut headers);
     let head = match response.parse(buf) {
@@ -94,7 +94,7 @@ impl Framing {
 
 /// What every response must be.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Expect {
+pub(super) struct Expect {
     pub status: u16,
     /// The body every response must carry; `None` adopts the first body seen, so each
     /// later response must match it.
@@ -102,7 +102,7 @@ pub struct Expect {
 }
 
 impl Expect {
-    pub fn check(&mut self, status: u16, body: &[u8]) -> Result<(), Failure> {
+    pub(super) fn check(&mut self, status: u16, body: &[u8]) -> Result<(), Failure> {
         if status != self.status {
             return Err(Failure::Status);
         }

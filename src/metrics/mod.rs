@@ -14,7 +14,7 @@ mod process {
     }
 
     impl Sampled {
-        pub fn start<T>(_: &std::sync::Arc<T>, _: fn(&T) -> &Sampled) {}
+        pub(super) fn start<T>(_: &std::sync::Arc<T>, _: fn(&T) -> &Sampled) {}
     }
 }
 
@@ -79,24 +79,24 @@ pub(crate) struct WorkerMetrics {
 
 impl WorkerMetrics {
     /// A connection was accepted (and is open).
-    pub fn accepted_open(&self) {
+    pub(crate) fn accepted_open(&self) {
         self.accepted.add(1);
         self.open.add(1);
     }
 
     /// A connection's descriptor closed, for `reason` (the `open` gauge falls when the
     /// backend has released everything of it).
-    pub fn closed(&self, reason: CloseReason) {
+    pub(crate) fn closed(&self, reason: CloseReason) {
         self.closed[reason as usize].add(1);
     }
 
     /// Accepting paused, for `cause`.
-    pub fn paused(&self, cause: PauseCause) {
+    pub(crate) fn paused(&self, cause: PauseCause) {
         self.paused[cause as usize].add(1);
     }
 
     /// Pauses of every cause.
-    pub fn paused_total(&self) -> u64 {
+    pub(crate) fn paused_total(&self) -> u64 {
         self.paused.iter().map(Counter::get).sum()
     }
 }
@@ -122,7 +122,7 @@ pub(crate) struct Registry {
 impl Registry {
     /// Counters for each of `workers` workers, labelled `0`, `1`, ..., and for an admin
     /// worker (`--metrics-listen`) if `admin`.
-    pub fn new(workers: usize, admin: bool) -> Registry {
+    pub(crate) fn new(workers: usize, admin: bool) -> Registry {
         let labels = (0..workers).map(|i| i.to_string());
         let labels = labels.chain(admin.then(|| "admin".to_owned()));
         Registry {
@@ -135,27 +135,27 @@ impl Registry {
 
     /// Samples the `process_*` figures once a second from now on, on a thread of their
     /// own, for as long as the registry lives (only when metrics are served).
-    pub fn sample_process(self: &Arc<Self>) {
+    pub(crate) fn sample_process(self: &Arc<Self>) {
         process::Sampled::start(self, |r| &r.process);
     }
 
     /// The counters of the worker at `index` (the admin worker comes last).
-    pub fn worker(&self, index: usize) -> Arc<WorkerMetrics> {
+    pub(crate) fn worker(&self, index: usize) -> Arc<WorkerMetrics> {
         Arc::clone(&self.workers[index].1)
     }
 
     /// Records what the server runs on (once).
-    pub fn set_build(&self, build: Build) {
+    pub(crate) fn set_build(&self, build: Build) {
         let _ = self.build.set(build);
     }
 
     /// The counters summed over workers, as `ServerHandle::stats` reports them.
-    pub fn sum(&self, f: impl Fn(&WorkerMetrics) -> u64) -> u64 {
+    pub(crate) fn sum(&self, f: impl Fn(&WorkerMetrics) -> u64) -> u64 {
         self.workers.iter().map(|(_, w)| f(w)).sum()
     }
 
     /// Workers that serve the greeting (the admin worker does not count).
-    pub fn serving_workers(&self) -> usize {
+    pub(crate) fn serving_workers(&self) -> usize {
         self.workers.iter().filter(|(l, _)| l != "admin").count()
     }
 }

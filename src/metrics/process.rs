@@ -36,7 +36,7 @@ impl Sampled {
     /// A first sample now, then one a second on a thread of its own for as long as
     /// `owner` lives (the thread holds only a weak reference, and sees it gone within a
     /// second).
-    pub fn start<T: Send + Sync + 'static>(owner: &Arc<T>, get: fn(&T) -> &Sampled) {
+    pub(super) fn start<T: Send + Sync + 'static>(owner: &Arc<T>, get: fn(&T) -> &Sampled) {
         get(owner).refresh();
         let weak: Weak<T> = Arc::downgrade(owner);
         let spawned = std::thread::Builder::new()
@@ -61,7 +61,7 @@ impl Sampled {
     }
 
     /// The latest sample.
-    pub fn latest(&self) -> Process {
+    pub(super) fn latest(&self) -> Process {
         self.latest.lock().map(|p| p.clone()).unwrap_or_default()
     }
 }

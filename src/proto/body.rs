@@ -35,7 +35,7 @@ enum Reader {
 
 impl Body {
     /// The body `framing` announces (`None` if there is none), leading to `answer`.
-    pub fn new(
+    pub(super) fn new(
         framing: BodyFraming,
         answer: Answer,
         max_body: u64,
@@ -56,7 +56,7 @@ impl Body {
 
     /// Reads body bytes from the front of `input`: how many it took, and whether the
     /// body ended. An error is the status to answer; the framing is then lost.
-    pub fn read(&mut self, input: &[u8]) -> Result<(usize, bool), Status> {
+    pub(super) fn read(&mut self, input: &[u8]) -> Result<(usize, bool), Status> {
         let Body {
             reader, collected, ..
         } = self;
@@ -77,12 +77,12 @@ impl Body {
     }
 
     /// Bytes held for the answer.
-    pub fn buffered(&self) -> usize {
+    pub(super) fn buffered(&self) -> usize {
         self.collected.as_ref().map_or(0, Vec::len)
     }
 
     /// The answer, now that the whole body is read.
-    pub fn into_reply(self) -> Reply<'static> {
+    pub(super) fn into_reply(self) -> Reply<'static> {
         match self.answer {
             Answer::Reply(reply) => reply,
             Answer::Greet(media) => {

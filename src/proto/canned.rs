@@ -30,12 +30,12 @@ impl Canned {
     }
 
     /// The bytes of `reply`, if they are canned.
-    pub fn get(&self, reply: &Reply<'_>) -> Option<&[u8]> {
+    pub(super) fn get(&self, reply: &Reply<'_>) -> Option<&[u8]> {
         Self::index(reply).map(|i| self.answers[i].as_slice())
     }
 
     /// Renders every answer for `settings`' greeting at `date`.
-    pub fn render(settings: &Settings, date: &DateCache) -> Canned {
+    pub(super) fn render(settings: &Settings, date: &DateCache) -> Canned {
         let from = Sources {
             date: date.as_bytes(),
             greeting: settings.greeting(),

@@ -69,7 +69,7 @@ pub(super) struct Decoded {
 
 impl Chunked {
     /// A decoder allowing `max_body` decoded bytes and a `max_trailer`-byte trailer.
-    pub fn new(max_body: u64, max_trailer: usize) -> Chunked {
+    pub(super) fn new(max_body: u64, max_trailer: usize) -> Chunked {
         Chunked {
             state: State::Size,
             remaining: 0,
@@ -84,7 +84,11 @@ impl Chunked {
 
     /// Decodes what `input` holds, handing chunk data to `data`. An error is the status
     /// to answer; the framing is then unknown and the connection must close.
-    pub fn decode(&mut self, input: &[u8], mut data: impl FnMut(&[u8])) -> Result<Decoded, Status> {
+    pub(super) fn decode(
+        &mut self,
+        input: &[u8],
+        mut data: impl FnMut(&[u8]),
+    ) -> Result<Decoded, Status> {
         let mut at = 0;
         while at < input.len() && self.state != State::Done {
             if self.state == State::Data {

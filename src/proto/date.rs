@@ -3,21 +3,21 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Length of an IMF-fixdate such as `Sun, 06 Nov 1994 08:49:37 GMT`.
-pub const DATE_LEN: usize = 29;
+pub(super) const DATE_LEN: usize = 29;
 
 /// The rendered `Date` value for the current second.
 ///
 /// Rendering costs a few hundred nanoseconds; a busy worker answers many requests per
 /// second, so the text is rebuilt only when the second changes (as hyper and nginx do).
 #[derive(Debug, Clone)]
-pub struct DateCache {
+pub(super) struct DateCache {
     /// Whole seconds since the epoch that `text` shows. INVARIANT: `text` renders `secs`.
     secs: u64,
     text: [u8; DATE_LEN],
 }
 
 impl DateCache {
-    pub fn new(now: SystemTime) -> Self {
+    pub(super) fn new(now: SystemTime) -> Self {
         let mut cache = DateCache {
             secs: u64::MAX,
             text: [b' '; DATE_LEN],
@@ -27,7 +27,7 @@ impl DateCache {
     }
 
     /// Moves the cache to `now`; returns whether the text changed.
-    pub fn update(&mut self, now: SystemTime) -> bool {
+    pub(super) fn update(&mut self, now: SystemTime) -> bool {
         let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
         if secs == self.secs {
             return false;
@@ -40,7 +40,7 @@ impl DateCache {
         true
     }
 
-    pub fn as_bytes(&self) -> &[u8] {
+    pub(super) fn as_bytes(&self) -> &[u8] {
         &self.text
     }
 }

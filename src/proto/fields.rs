@@ -34,17 +34,17 @@ pub(super) struct Codings {
 
 impl Codings {
     /// Whether any `Transfer-Encoding` line was sent.
-    pub fn present(&self) -> bool {
+    pub(super) fn present(&self) -> bool {
         self.count > 0 || self.malformed
     }
 
     /// The body is framed as chunked: the list ends in `chunked`, named once.
-    pub fn frames_chunked(&self) -> bool {
+    pub(super) fn frames_chunked(&self) -> bool {
         !self.malformed && self.ends_chunked && self.chunked == 1
     }
 
     /// Codings other than `chunked` were applied (`gzip, chunked`).
-    pub fn coded(&self) -> bool {
+    pub(super) fn coded(&self) -> bool {
         self.count > 1
     }
 
@@ -70,7 +70,7 @@ pub(super) enum Expect {
 }
 
 impl<'a> Fields<'a> {
-    pub fn read(headers: &[httparse::Header<'a>]) -> Fields<'a> {
+    pub(super) fn read(headers: &[httparse::Header<'a>]) -> Fields<'a> {
         let mut f = Fields::default();
         headers
             .iter()

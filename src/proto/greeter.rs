@@ -14,7 +14,7 @@ use super::{ProtoConfig, Timeouts};
 
 /// Renders the body of `/metrics` from counters already kept: no I/O, no clock (the
 /// process figures it shows were sampled elsewhere).
-pub trait Exposition: Send + Sync {
+pub(crate) trait Exposition: Send + Sync {
     /// Appends the exposition to `out`.
     fn render(&self, out: &mut Vec<u8>);
 }
@@ -53,12 +53,12 @@ impl Greeter {
     }
 
     /// Counts into `tally` (the worker's, shared with whatever scrapes it).
-    pub fn with_tally(self, tally: Arc<Tally>) -> Self {
+    pub(crate) fn with_tally(self, tally: Arc<Tally>) -> Self {
         Greeter { tally, ..self }
     }
 
     /// Serves `/metrics`, rendered by `exposition` (at most once per tick).
-    pub fn expose(self, exposition: Arc<dyn Exposition>) -> Self {
+    pub(crate) fn expose(self, exposition: Arc<dyn Exposition>) -> Self {
         Greeter {
             exposition: Some(exposition),
             ..self

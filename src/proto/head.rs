@@ -7,10 +7,10 @@ use super::fields::{Expect, Fields};
 use super::status::Status;
 
 /// Headers beyond this count answer `431`; browsers send about twenty.
-pub const MAX_HEADERS: usize = 64;
+pub(super) const MAX_HEADERS: usize = 64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
+pub(super) enum Method {
     Get,
     Head,
     Post,
@@ -20,7 +20,7 @@ pub enum Method {
 
 /// How the body after a head is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyFraming {
+pub(super) enum BodyFraming {
     None,
     /// `Content-Length` bytes.
     Length(u64),
@@ -30,7 +30,7 @@ pub enum BodyFraming {
 
 /// A complete, well-framed request head.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Head<'a> {
+pub(super) struct Head<'a> {
     pub method: Method,
     /// The method as sent (for the access log).
     pub method_name: &'a str,
@@ -53,7 +53,7 @@ pub struct Head<'a> {
 }
 
 #[derive(Debug, PartialEq, Eq)]
-pub enum Parsed<'a> {
+pub(super) enum Parsed<'a> {
     Complete(Head<'a>),
     /// The head is not complete yet and still fits the limit.
     Partial,
@@ -65,7 +65,7 @@ pub enum Parsed<'a> {
 ///
 /// Only the first `max_head` bytes are ever looked at, so the verdict depends on those
 /// bytes and on whether more follow, never on where the stream was split.
-pub fn parse(buf: &[u8], max_head: usize) -> Parsed<'_> {
+pub(super) fn parse(buf: &[u8], max_head: usize) -> Parsed<'_> {
     let view = &buf[..buf.len().min(max_head)];
     let mut slots = [const { MaybeUninit::uninit() }; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);

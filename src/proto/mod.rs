@@ -35,11 +35,11 @@ mod tally;
 mod tick;
 
 pub use flow::{Action, CloseReason, FIRST_REQUEST_GRACE, Flow};
-pub use greeter::{Exposition, Greeter};
+pub(crate) use greeter::Exposition;
+pub use greeter::Greeter;
 pub use record::{Answered, Output};
 use session::Session;
-pub use status::Route;
-pub use tally::{Counter, Tally};
+pub(crate) use tally::{Counter, Tally};
 
 /// Which protocol a listener speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -51,8 +51,10 @@ pub enum Protocol {
     Raw,
 }
 
-/// The settings `proto` needs; everything else about a server is the backend's.
+/// The settings `proto` needs; everything else about a server is the backend's. Built
+/// from its default, then changed field by field.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ProtoConfig {
     /// HTTP/1.1 or the raw greet-and-close protocol.
     pub protocol: Protocol,
@@ -72,6 +74,7 @@ pub struct ProtoConfig {
 
 /// Per-connection timeouts every backend enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Timeouts {
     /// Deadline for a whole request head (and body), from its first byte, or from accept.
     pub header: Duration,

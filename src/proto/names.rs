@@ -8,11 +8,11 @@ use std::borrow::Cow;
 use super::fields::trim;
 
 /// Longest name accepted, in characters.
-pub const MAX_NAME_CHARS: usize = 64;
+pub(super) const MAX_NAME_CHARS: usize = 64;
 
 /// How a `POST /greet` body carries the name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Media {
+pub(super) enum Media {
     /// `text/plain` (UTF-8): the body is the name, less a final line ending.
     Text,
     /// `application/x-www-form-urlencoded`: the `name` field.
@@ -20,7 +20,7 @@ pub enum Media {
 }
 
 /// The media type of a `Content-Type` value, if `POST /greet` reads it (else `415`).
-pub fn media(content_type: Option<&[u8]>) -> Option<Media> {
+pub(super) fn media(content_type: Option<&[u8]>) -> Option<Media> {
     let mut parts = content_type?.split(|&b| b == b';').map(trim);
     let essence = parts.next()?;
     if essence.eq_ignore_ascii_case(b"application/x-www-form-urlencoded") {
@@ -46,7 +46,7 @@ fn utf8_compatible(param: &[u8]) -> bool {
 }
 
 /// A name from a path segment: percent-decoded and checked.
-pub fn from_path(raw: &[u8]) -> Option<Cow<'_, str>> {
+pub(super) fn from_path(raw: &[u8]) -> Option<Cow<'_, str>> {
     let bytes = match raw.contains(&b'%') {
         true => Cow::Owned(percent_decode(raw, false)?),
         false => Cow::Borrowed(raw),
@@ -55,7 +55,7 @@ pub fn from_path(raw: &[u8]) -> Option<Cow<'_, str>> {
 }
 
 /// A name from a `POST /greet` body of `media`.
-pub fn from_body(media: Media, body: &[u8]) -> Option<Cow<'_, str>> {
+pub(super) fn from_body(media: Media, body: &[u8]) -> Option<Cow<'_, str>> {
     match media {
         Media::Text => {
             let body = body.strip_suffix(b"\n").unwrap_or(body);

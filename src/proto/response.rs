@@ -7,7 +7,7 @@ use super::status::{Route, Status};
 
 /// What the body of a reply says.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Body<'a> {
+pub(super) enum Body<'a> {
     /// The configured greeting (`Hello, world!` by default).
     Greeting,
     /// `Hello, {name}!`
@@ -19,7 +19,7 @@ pub enum Body<'a> {
 
 /// A response before encoding: small, and owned when it must wait for a request body.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reply<'a> {
+pub(super) struct Reply<'a> {
     pub status: Status,
     pub body: Body<'a>,
     /// The methods the resource allows, for a `405` (`GET, HEAD`, or `POST`).
@@ -31,7 +31,7 @@ pub struct Reply<'a> {
 }
 
 impl<'a> Reply<'a> {
-    pub fn new(status: Status, body: Body<'a>) -> Self {
+    pub(super) fn new(status: Status, body: Body<'a>) -> Self {
         Reply {
             status,
             body,
@@ -42,11 +42,11 @@ impl<'a> Reply<'a> {
     }
 
     /// An error answer whose body is its reason phrase.
-    pub fn error(status: Status) -> Reply<'static> {
+    pub(super) fn error(status: Status) -> Reply<'static> {
         Reply::new(status, Body::Text(status.reason()))
     }
 
-    pub fn into_owned(self) -> Reply<'static> {
+    pub(super) fn into_owned(self) -> Reply<'static> {
         let body = match self.body {
             Body::Greeting => Body::Greeting,
             Body::Greet(name) => Body::Greet(Cow::Owned(name.into_owned())),
@@ -58,11 +58,11 @@ impl<'a> Reply<'a> {
 }
 
 /// The interim answer to `Expect: 100-continue`: send the body.
-pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+pub(super) const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// The `Connection` header a response carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Persist {
+pub(super) enum Persist {
     /// HTTP/1.1 keep-alive: no header needed.
     Default,
     /// HTTP/1.0 with `Connection: keep-alive`: must be confirmed.
@@ -79,14 +79,14 @@ const EXPOSITION: &[u8] = b"text/plain; version=0.0.4; charset=utf-8";
 /// What encoding takes besides the reply: the `Date` value, the greeting, and the
 /// `/metrics` body (empty unless the reply is the metrics).
 #[derive(Debug, Clone, Copy)]
-pub struct Sources<'a> {
+pub(super) struct Sources<'a> {
     pub date: &'a [u8],
     pub greeting: &'a str,
     pub metrics: &'a [u8],
 }
 
 /// Appends one encoded response to `out`.
-pub fn encode(out: &mut Vec<u8>, reply: &Reply<'_>, persist: Persist, from: Sources<'_>) {
+pub(super) fn encode(out: &mut Vec<u8>, reply: &Reply<'_>, persist: Persist, from: Sources<'_>) {
     let mut length = itoa::Buffer::new();
     let (media, body_len) = match &reply.body {
         Body::Greeting => (TEXT, from.greeting.len()),

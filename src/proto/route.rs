@@ -13,7 +13,7 @@ const POST: &str = "POST";
 
 /// What a request earns.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Routed<'a> {
+pub(super) enum Routed<'a> {
     /// This reply; a body that came with the request is read and discarded first.
     Reply(Reply<'a>),
     /// `POST /greet`: the name is in the body.
@@ -61,7 +61,7 @@ impl<'a> Resource<'a> {
 }
 
 /// The answer to `method target` on `g`'s site; draining turns `/healthz` into `503`.
-pub fn route<'a>(method: Method, target: &'a [u8], g: &Greeter) -> Routed<'a> {
+pub(super) fn route<'a>(method: Method, target: &'a [u8], g: &Greeter) -> Routed<'a> {
     let Some(path) = origin_path(target) else {
         return Routed::Reply(asterisk_or_bad(method, target));
     };
@@ -86,7 +86,7 @@ pub fn route<'a>(method: Method, target: &'a [u8], g: &Greeter) -> Routed<'a> {
 }
 
 /// `Hello, {name}!`, or `400` for a name that breaks the rules.
-pub fn greet(name: Option<std::borrow::Cow<'_, str>>) -> Reply<'_> {
+pub(super) fn greet(name: Option<std::borrow::Cow<'_, str>>) -> Reply<'_> {
     let reply = match name {
         Some(name) => Reply::new(Status::Ok, Body::Greet(name)),
         None => Reply::error(Status::BadRequest),

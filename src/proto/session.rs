@@ -15,7 +15,7 @@ use super::{CloseReason, Greeter, Next, Progress, Protocol};
 
 /// Per-connection state. Idle, it is one null pointer: an idle connection must stay small.
 #[derive(Debug, Default)]
-pub struct Session {
+pub(super) struct Session {
     /// A request whose body is still arriving, and the answer it will get.
     body: Option<Box<PendingBody>>,
 }
@@ -55,7 +55,7 @@ impl Session {
     /// Consumes as many whole requests from `input` as the backpressure bound allows and
     /// appends their responses to `out`; `started` is when `input`'s first bytes arrived.
     /// Unconsumed bytes must be passed again, with more input appended, on the next call.
-    pub fn handle_input(
+    pub(super) fn handle_input(
         &mut self,
         g: &Greeter,
         input: &[u8],
@@ -82,7 +82,7 @@ impl Session {
     }
 
     /// The peer finished sending. The raw protocol still greets; HTTP has nothing to add.
-    pub fn handle_eof(&mut self, g: &Greeter, out: &mut Output<'_>) -> Next {
+    pub(super) fn handle_eof(&mut self, g: &Greeter, out: &mut Output<'_>) -> Next {
         if g.settings.protocol() == Protocol::Raw {
             greet_raw(g, out);
         }
@@ -94,7 +94,12 @@ impl Session {
 
     /// The connection's deadline passed. A client cut off mid-request (begun at
     /// `started`) learns why (`408`).
-    pub fn handle_timeout(&mut self, g: &Greeter, started: Option<Instant>, out: &mut Output<'_>) {
+    pub(super) fn handle_timeout(
+        &mut self,
+        g: &Greeter,
+        started: Option<Instant>,
+        out: &mut Output<'_>,
+    ) {
         let started = self.body.as_ref().map(|b| b.started).or(started);
         if let (Some(started), Protocol::Http) = (started, g.settings.protocol()) {
             reject(g, Status::RequestTimeout, Line::unknown(started), out);
@@ -102,12 +107,12 @@ impl Session {
     }
 
     /// Whether a request body is still being read.
-    pub fn in_body(&self) -> bool {
+    pub(super) fn in_body(&self) -> bool {
         self.body.is_some()
     }
 
     /// Bytes of a body held for its answer (`POST /greet`).
-    pub fn buffered(&self) -> usize {
+    pub(super) fn buffered(&self) -> usize {
         self.body.as_ref().map_or(0, |b| b.body.buffered())
     }
 

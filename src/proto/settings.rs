@@ -5,14 +5,14 @@ use super::{ProtoConfig, Protocol, Site, Timeouts};
 
 /// A listener's protocol settings. Never changes once a worker starts.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(super) struct Settings {
     config: ProtoConfig,
     /// What the raw protocol writes: the greeting and a newline.
     raw_line: Box<[u8]>,
 }
 
 impl Settings {
-    pub fn new(config: ProtoConfig) -> Settings {
+    pub(super) fn new(config: ProtoConfig) -> Settings {
         let raw_line = format!("{}\n", config.greeting).into_bytes();
         Settings {
             config,
@@ -20,34 +20,34 @@ impl Settings {
         }
     }
 
-    pub fn config(&self) -> &ProtoConfig {
+    pub(super) fn config(&self) -> &ProtoConfig {
         &self.config
     }
 
-    pub fn protocol(&self) -> Protocol {
+    pub(super) fn protocol(&self) -> Protocol {
         self.config.protocol
     }
 
-    pub fn greeting(&self) -> &str {
+    pub(super) fn greeting(&self) -> &str {
         &self.config.greeting
     }
 
-    pub fn raw_line(&self) -> &[u8] {
+    pub(super) fn raw_line(&self) -> &[u8] {
         &self.raw_line
     }
 
-    pub fn site(&self) -> Site {
+    pub(super) fn site(&self) -> Site {
         self.config.site
     }
 
-    pub fn timeouts(&self) -> &Timeouts {
+    pub(super) fn timeouts(&self) -> &Timeouts {
         &self.config.timeouts
     }
 
     /// Input a connection may hold while its reading is paused (a backend's read can
     /// still deliver bytes after it was asked to stop): an unfinished head, plus as much
     /// again as the output bound. A client that sends more before reading is cut off.
-    pub fn max_held_input(&self) -> usize {
+    pub(super) fn max_held_input(&self) -> usize {
         self.config.max_header_bytes + self.config.max_pending_output
     }
 }

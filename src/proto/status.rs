@@ -3,7 +3,7 @@
 //! counts all import it, and it imports nothing.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
+pub(super) enum Status {
     Ok,
     BadRequest,
     NotFound,
@@ -20,7 +20,7 @@ pub enum Status {
 
 impl Status {
     /// Every status, in declaration order (a `Status as usize` indexes it).
-    pub const ALL: [Status; 12] = [
+    pub(super) const ALL: [Status; 12] = [
         Status::Ok,
         Status::BadRequest,
         Status::NotFound,
@@ -35,7 +35,7 @@ impl Status {
         Status::VersionNotSupported,
     ];
 
-    pub fn code(self) -> u16 {
+    pub(super) fn code(self) -> u16 {
         match self {
             Status::Ok => 200,
             Status::BadRequest => 400,
@@ -52,7 +52,7 @@ impl Status {
         }
     }
 
-    pub fn reason(self) -> &'static str {
+    pub(super) fn reason(self) -> &'static str {
         match self {
             Status::Ok => "OK",
             Status::BadRequest => "Bad Request",
@@ -70,7 +70,7 @@ impl Status {
     }
 
     /// A 2xx status: the request succeeded.
-    pub fn is_success(self) -> bool {
+    pub(super) fn is_success(self) -> bool {
         self == Status::Ok
     }
 
@@ -95,7 +95,7 @@ impl Status {
 
 /// Which route a request took: a fixed set, never the raw path (bounded cardinality).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
+pub(crate) enum Route {
     /// `/`
     Root,
     /// `/greet/{name}` and `POST /greet`
@@ -110,7 +110,7 @@ pub enum Route {
 
 impl Route {
     /// Every route, in the order of [`Route::label`].
-    pub const ALL: [Route; 5] = [
+    pub(crate) const ALL: [Route; 5] = [
         Route::Root,
         Route::Greet,
         Route::Healthz,
@@ -119,7 +119,7 @@ impl Route {
     ];
 
     /// The `route` label value.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Route::Root => "/",
             Route::Greet => "/greet",

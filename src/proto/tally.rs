@@ -11,28 +11,28 @@ use super::status::{Route, Status};
 /// INVARIANT: only one thread calls [`Counter::add`] / [`Counter::sub`]; readers see a
 /// recent value. A second writer would lose counts, never corrupt memory.
 #[derive(Debug, Default)]
-pub struct Counter(AtomicU64);
+pub(crate) struct Counter(AtomicU64);
 
 impl Counter {
     /// Adds `n` (the owning thread only).
-    pub fn add(&self, n: u64) {
+    pub(crate) fn add(&self, n: u64) {
         let v = self.0.load(Ordering::Relaxed);
         self.0.store(v.wrapping_add(n), Ordering::Relaxed);
     }
 
     /// Subtracts `n`, for a gauge (the owning thread only).
-    pub fn sub(&self, n: u64) {
+    pub(crate) fn sub(&self, n: u64) {
         let v = self.0.load(Ordering::Relaxed);
         self.0.store(v.wrapping_sub(n), Ordering::Relaxed);
     }
 
     /// Sets the value (the owning thread only).
-    pub fn set(&self, v: u64) {
+    pub(crate) fn set(&self, v: u64) {
         self.0.store(v, Ordering::Relaxed);
     }
 
     /// The value now.
-    pub fn get(&self) -> u64 {
+    pub(crate) fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
 }
@@ -41,7 +41,7 @@ impl Counter {
 /// a line with these.
 #[derive(Debug, Default)]
 #[repr(align(64))]
-pub struct Tally {
+pub(crate) struct Tally {
     requests: [[Counter; Status::ALL.len()]; Route::ALL.len()],
     raw_greetings: Counter,
 }
@@ -59,7 +59,7 @@ impl Tally {
 
     /// Requests answered on `route` with the status whose code is `code`, for every
     /// status; zero counts included.
-    pub fn requests(&self) -> impl Iterator<Item = (Route, u16, u64)> + '_ {
+    pub(crate) fn requests(&self) -> impl Iterator<Item = (Route, u16, u64)> + '_ {
         Route::ALL.into_iter().flat_map(move |route| {
             Status::ALL.into_iter().map(move |s| {
                 (
@@ -72,7 +72,7 @@ impl Tally {
     }
 
     /// Raw greetings written.
-    pub fn raw_greetings(&self) -> u64 {
+    pub(crate) fn raw_greetings(&self) -> u64 {
         self.raw_greetings.get()
     }
 }

@@ -12,7 +12,7 @@ use super::settings::Settings;
 
 /// A worker's per-tick cache.
 #[derive(Debug, Clone)]
-pub struct Tick {
+pub(super) struct Tick {
     date: DateCache,
     /// The common answers, rendered for `date`.
     canned: Canned,
@@ -22,7 +22,7 @@ pub struct Tick {
 
 impl Tick {
     /// The cache at `now` for `settings`.
-    pub fn new(settings: &Settings, now: SystemTime) -> Tick {
+    pub(super) fn new(settings: &Settings, now: SystemTime) -> Tick {
         let date = DateCache::new(now);
         let canned = Canned::render(settings, &date);
         Tick {
@@ -34,23 +34,23 @@ impl Tick {
 
     /// A new tick at `now`: the next scrape renders afresh, and the `Date` (with the
     /// answers that carry it) moves when the second has changed.
-    pub fn refresh(&mut self, settings: &Settings, now: SystemTime) {
+    pub(super) fn refresh(&mut self, settings: &Settings, now: SystemTime) {
         self.metrics = OnceCell::new();
         if self.date.update(now) {
             self.canned = Canned::render(settings, &self.date);
         }
     }
 
-    pub fn date(&self) -> &DateCache {
+    pub(super) fn date(&self) -> &DateCache {
         &self.date
     }
 
-    pub fn canned(&self) -> &Canned {
+    pub(super) fn canned(&self) -> &Canned {
         &self.canned
     }
 
     /// This tick's `/metrics` body: `render`ed by the first scrape of the tick.
-    pub fn metrics(&self, render: impl FnOnce() -> Vec<u8>) -> &[u8] {
+    pub(super) fn metrics(&self, render: impl FnOnce() -> Vec<u8>) -> &[u8] {
         self.metrics.get_or_init(render)
     }
 }

@@ -58,7 +58,7 @@ impl Drop for Mapping {
     }
 }
 
-pub struct BufRing {
+pub(super) struct BufRing {
     /// `count` ring entries shared with the kernel; entry 0's reserved field is the tail.
     entries: Mapping,
     /// `count` buffers of `size` bytes. INVARIANT: buffer `bid` is `[bid*size, (bid+1)*size)`.
@@ -99,7 +99,7 @@ enum State {
 /// The buffers one completion filled, recorded as it was reaped: claim them with
 /// [`BufRing::checkout`] within the same turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Claim {
+pub(crate) struct Claim {
     turn: u32,
     /// INVARIANT: `reaped[at..at + count]` of the turn `turn` holds the ids, in order.
     at: u32,
@@ -108,7 +108,7 @@ pub struct Claim {
 
 impl BufRing {
     /// Maps and registers `count` buffers of `size` bytes as buffer group `group`.
-    pub fn new(
+    pub(super) fn new(
         submitter: &Submitter<'_>,
         group: u16,
         count: u16,
@@ -149,19 +149,19 @@ impl BufRing {
         Ok(ring)
     }
 
-    pub fn group(&self) -> u16 {
+    pub(super) fn group(&self) -> u16 {
         self.group
     }
 
     /// Buffers not in the kernel's hands: reported, or checked out.
-    pub fn in_use(&self) -> u16 {
+    pub(super) fn in_use(&self) -> u16 {
         self.count - self.in_kernel
     }
 
     /// A completion with result `result` reported buffer `bid`, the first of as many as
     /// the bytes fill (more than one only for a bundle): ours until claimed or reclaimed.
     /// Records which buffers they are, from our links, now.
-    pub fn report(&mut self, bid: u16, result: i32) -> Claim {
+    pub(super) fn report(&mut self, bid: u16, result: i32) -> Claim {
         assert!(
             bid < self.count,
             "kernel reported buffer {bid} of {}",
@@ -186,7 +186,7 @@ impl BufRing {
     }
 
     /// Claims the reported buffers of `claim`, which a completion filled with `len` bytes.
-    pub fn checkout(&mut self, claim: Claim, len: usize) -> Checkout<'_> {
+    pub(super) fn checkout(&mut self, claim: Claim, len: usize) -> Checkout<'_> {
         assert_eq!(claim.turn, self.turn, "a claim from an earlier turn");
         assert!(
             self.buffers_for(len) == claim.count,
@@ -217,7 +217,7 @@ impl BufRing {
     }
 
     /// Hands every reported, unclaimed buffer back to the kernel; claims of this turn end.
-    pub fn reclaim(&mut self) {
+    pub(super) fn reclaim(&mut self) {
         for i in 0..self.reaped.len() {
             let bid = self.reaped[i];
             if self.state[usize::from(bid)] == State::Reported {
@@ -271,7 +271,7 @@ impl Claim {
 }
 
 /// A filled receive buffer, ours until dropped; dropping hands it back to the kernel.
-pub struct Checkout<'a> {
+pub(crate) struct Checkout<'a> {
     ring: &'a mut BufRing,
     claim: Claim,
     len: usize,
@@ -279,7 +279,7 @@ pub struct Checkout<'a> {
 
 impl Checkout<'_> {
     /// The received bytes, buffer by buffer.
-    pub fn pieces(&self) -> impl Iterator<Item = &[u8]> {
+    pub(crate) fn pieces(&self) -> impl Iterator<Item = &[u8]> {
         let size = self.ring.size as usize;
         self.claim.range().enumerate().map(move |(i, at)| {
             let bid = self.ring.reaped[at];
@@ -291,7 +291,7 @@ impl Checkout<'_> {
 
     /// The received bytes in one slice: the buffer itself, or for a bundle, the buffers
     /// copied into `joined`.
-    pub fn contiguous<'s>(&'s self, joined: &'s mut Vec<u8>) -> &'s [u8] {
+    pub(crate) fn contiguous<'s>(&'s self, joined: &'s mut Vec<u8>) -> &'s [u8] {
         let mut pieces = self.pieces();
         let first = pieces.next().unwrap_or_default();
         if first.len() == self.len {

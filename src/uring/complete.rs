@@ -18,7 +18,7 @@ use super::token::{self, Class, OpKind, Token};
 
 /// One drained completion.
 #[derive(Debug)]
-pub struct Completion<K, B> {
+pub(crate) struct Completion<K, B> {
     /// The token the operation was submitted with.
     pub token: Token<K>,
     pub result: i32,
@@ -33,13 +33,13 @@ pub struct Completion<K, B> {
 
 impl<K, B> Completion<K, B> {
     /// A multishot operation stays armed.
-    pub fn more(&self) -> bool {
+    pub(crate) fn more(&self) -> bool {
         cqueue::more(self.flags)
     }
 
     /// The provided buffers the kernel filled, if any: claim them with [`Ring::checkout`]
     /// before the next [`Ring::submit_and_wait`], or they go back to the kernel unread.
-    pub fn buffers(&self) -> Option<Claim> {
+    pub(crate) fn buffers(&self) -> Option<Claim> {
         self.buffers
     }
 }
@@ -47,7 +47,7 @@ impl<K, B> Completion<K, B> {
 impl<K: OpKind, B: SendBuf> Ring<K, B> {
     /// Moves every available completion into `into`. The driver's own operations end
     /// here (a close that waited for one is submitted) and are not handed over.
-    pub fn drain(&mut self, into: &mut Vec<Completion<K, B>>) {
+    pub(crate) fn drain(&mut self, into: &mut Vec<Completion<K, B>>) {
         let mut freed = Vec::new();
         let Ring {
             uring,
@@ -85,7 +85,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
     /// be submitted, then unregisters the buffer ring. Timers and eventfd reads still
     /// armed are cancelled here; the caller has closed (or cancelled) everything else that
     /// would keep running.
-    pub fn finish(&mut self) -> io::Result<()> {
+    pub(crate) fn finish(&mut self) -> io::Result<()> {
         let waiting: Vec<usize> = self
             .owned
             .iter()

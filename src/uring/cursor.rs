@@ -3,29 +3,29 @@
 
 /// An owned output buffer and how much of it the kernel has taken.
 #[derive(Debug)]
-pub struct SendCursor<B> {
+pub(crate) struct SendCursor<B> {
     buf: B,
     /// INVARIANT: `sent <= buf.as_ref().len()`.
     sent: usize,
 }
 
 impl<B: AsRef<[u8]>> SendCursor<B> {
-    pub fn new(buf: B) -> Self {
+    pub(crate) fn new(buf: B) -> Self {
         SendCursor { buf, sent: 0 }
     }
 
     /// The bytes still to send.
-    pub fn remaining(&self) -> &[u8] {
+    pub(crate) fn remaining(&self) -> &[u8] {
         &self.buf.as_ref()[self.sent..]
     }
 
     /// Records that the kernel took `n` more bytes; returns whether all are sent.
-    pub fn advance(&mut self, n: usize) -> bool {
+    pub(crate) fn advance(&mut self, n: usize) -> bool {
         self.sent = (self.sent + n).min(self.buf.as_ref().len());
         self.sent == self.buf.as_ref().len()
     }
 
-    pub fn into_inner(self) -> B {
+    pub(crate) fn into_inner(self) -> B {
         self.buf
     }
 }

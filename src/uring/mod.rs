@@ -16,19 +16,19 @@
 //! left armed (see `order.rs`).
 
 mod bufring;
+pub(crate) mod capability;
 mod complete;
 mod cursor;
 mod order;
-pub mod probe;
 mod ring;
 mod setup;
 mod target;
 mod token;
 
-pub use bufring::Claim;
-pub use complete::Completion;
-pub use cursor::SendCursor;
-pub use ring::{Ring, eventfd};
-pub use setup::{Features, Setup};
-pub use target::{Socket, Target};
-pub use token::{Generation, OpKind, Token};
+pub(crate) use bufring::Claim;
+pub(crate) use complete::Completion;
+pub(crate) use cursor::SendCursor;
+pub(crate) use ring::{Ring, eventfd};
+pub(crate) use setup::{Features, Setup};
+pub(crate) use target::{Socket, Target};
+pub(crate) use token::{Generation, OpKind, Token};

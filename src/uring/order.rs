@@ -39,12 +39,12 @@ struct Late {
 
 impl Order {
     /// A late operation on `target` is submitted.
-    pub fn begin_late(&mut self, target: Target) {
+    pub(super) fn begin_late(&mut self, target: Target) {
         self.late.entry(target).or_default().in_flight += 1;
     }
 
     /// A late operation on `target` completed: the close that waited, if it was the last.
-    pub fn end_late(&mut self, target: Target) -> Option<Socket> {
+    pub(super) fn end_late(&mut self, target: Target) -> Option<Socket> {
         let late = self.late.get_mut(&target)?;
         late.in_flight -= 1;
         match late.in_flight {
@@ -55,7 +55,7 @@ impl Order {
 
     /// `socket` is to be closed: handed back if it can be now, else held until the late
     /// operations on it complete.
-    pub fn close_when_free(&mut self, socket: Socket) -> Option<Socket> {
+    pub(super) fn close_when_free(&mut self, socket: Socket) -> Option<Socket> {
         match self.late.get_mut(&socket.target()) {
             Some(late) => {
                 late.close = Some(socket);
@@ -66,47 +66,47 @@ impl Order {
     }
 
     /// Whether entries wait: a new one must queue behind them.
-    pub fn is_waiting(&self) -> bool {
+    pub(super) fn is_waiting(&self) -> bool {
         !self.backlog.is_empty()
     }
 
-    pub fn wait(&mut self, entry: squeue::Entry) {
+    pub(super) fn wait(&mut self, entry: squeue::Entry) {
         self.waited += 1;
         self.backlog.push_back(entry);
     }
 
     /// Entries that found the queue full and waited for room, so far.
-    pub fn waited(&self) -> u64 {
+    pub(super) fn waited(&self) -> u64 {
         self.waited
     }
 
     /// The oldest waiting entry, to try first.
-    pub fn oldest(&self) -> Option<&squeue::Entry> {
+    pub(super) fn oldest(&self) -> Option<&squeue::Entry> {
         self.backlog.front()
     }
 
     /// The oldest waiting entry was queued.
-    pub fn queued_oldest(&mut self) {
+    pub(super) fn queued_oldest(&mut self) {
         self.backlog.pop_front();
     }
 
     /// A fixed-file slot was accepted.
-    pub fn slot_taken(&mut self) {
+    pub(super) fn slot_taken(&mut self) {
         self.direct_slots += 1;
     }
 
     /// A fixed-file slot was handed to its close.
-    pub fn slot_closing(&mut self) {
+    pub(super) fn slot_closing(&mut self) {
         self.direct_slots -= 1;
     }
 
     /// Fixed-file slots held by connections (their close not yet handed over).
-    pub fn direct_slots(&self) -> usize {
+    pub(super) fn direct_slots(&self) -> usize {
         self.direct_slots
     }
 
     /// Closes still held for late operations (nothing else holds them), for `finish`.
-    pub fn held_closes(&self) -> usize {
+    pub(super) fn held_closes(&self) -> usize {
         self.late.values().filter(|l| l.close.is_some()).count()
     }
 }

@@ -34,7 +34,7 @@ use super::token::{self, Class, OpKind, Token};
 /// # Safety
 /// `as_ref()` must return the same bytes at the same address for as long as the value
 /// lives, however often the value moves, and they must not change.
-pub unsafe trait SendBuf: AsRef<[u8]> {}
+pub(crate) unsafe trait SendBuf: AsRef<[u8]> {}
 
 // SAFETY: a `Vec`'s bytes are on the heap; moving the `Vec` moves only its pointer, and nothing reallocates or writes it while a send is in flight.
 unsafe impl SendBuf for Vec<u8> {}
@@ -78,7 +78,7 @@ pub(super) enum Memory<B> {
 const BATCH_WANT: usize = 32;
 
 /// A ring, generic over the user's operation kinds `K` and send buffers `B`.
-pub struct Ring<K, B: SendBuf = Vec<u8>> {
+pub(crate) struct Ring<K, B: SendBuf = Vec<u8>> {
     /// Submits for the ring below, through its registered descriptor where that is on.
     /// INVARIANT: borrows `uring`, which is boxed (it never moves) and dropped after it;
     /// while it exists the ring is reached only through shared references.
@@ -103,7 +103,7 @@ pub struct Ring<K, B: SendBuf = Vec<u8>> {
 impl<K: OpKind, B: SendBuf> Ring<K, B> {
     /// Builds a ring, trying the cheapest task-running mode the kernel accepts, with the
     /// `features` the kernel supports.
-    pub fn new(sq_entries: u32, features: Features) -> io::Result<Self> {
+    pub(crate) fn new(sq_entries: u32, features: Features) -> io::Result<Self> {
         let (uring, setup) = setup::build(sq_entries, features)?;
         let mut ring = Ring::from_parts(uring, setup);
         if features.ring_fd && ring.submitter.register_ring_fd().is_ok() {
@@ -139,7 +139,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
 
     /// Registers a sparse fixed-file table of `slots`; from then on accepts return slots
     /// of it (direct descriptors) rather than descriptors.
-    pub fn register_files(&mut self, slots: u32) -> io::Result<()> {
+    pub(crate) fn register_files(&mut self, slots: u32) -> io::Result<()> {
         self.submitter.register_files_sparse(slots)?;
         self.direct = true;
         self.setup = self.setup.direct_descriptors();
@@ -148,31 +148,31 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
 
     /// `io_uring_enter` calls made to submit, completions drained, and submissions that
     /// found the queue full (and waited for room), so far.
-    pub fn counts(&self) -> (u64, u64, u64) {
+    pub(crate) fn counts(&self) -> (u64, u64, u64) {
         (self.submit_calls, self.completions, self.order.waited())
     }
 
     /// Receive buffers not in the kernel's hands (reported or checked out), and fixed-file
     /// slots held by connections: both 0 on an idle ring.
-    pub fn in_use(&self) -> (usize, usize) {
+    pub(crate) fn in_use(&self) -> (usize, usize) {
         let buffers = self.bufs.as_ref().map_or(0, |b| usize::from(b.in_use()));
         (buffers, self.order.direct_slots())
     }
 
     /// The setup flags in effect, for the start-up log line.
-    pub fn setup(&self) -> Setup {
+    pub(crate) fn setup(&self) -> Setup {
         self.setup
     }
 
     /// Registers the provided buffer ring receives pick from.
-    pub fn register_buffers(&mut self, group: u16, count: u16, size: u32) -> io::Result<()> {
+    pub(crate) fn register_buffers(&mut self, group: u16, count: u16, size: u32) -> io::Result<()> {
         self.bufs = Some(BufRing::new(&self.submitter, group, count, size)?);
         Ok(())
     }
 
     /// Claims the receive buffers a completion of this turn filled (`len` bytes, several
     /// buffers for a bundle); dropping the guard returns them to the kernel.
-    pub fn checkout(&mut self, claim: Claim, len: usize) -> Checkout<'_> {
+    pub(crate) fn checkout(&mut self, claim: Claim, len: usize) -> Checkout<'_> {
         self.buffers().checkout(claim, len)
     }
 
@@ -183,7 +183,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
     }
 
     /// Accepts connections on `listener` until cancelled; each completion carries one.
-    pub fn accept_multi(&mut self, listener: RawFd, token: Token<K>) {
+    pub(crate) fn accept_multi(&mut self, listener: RawFd, token: Token<K>) {
         let entry = opcode::AcceptMulti::new(types::Fd(listener))
             .flags(self.accept_flags())
             .allocate_file_index(self.direct)
@@ -195,7 +195,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
     /// Accepts one connection. On a listener several rings share, re-arming one accept at
     /// a time takes turns: the kernel wakes one exclusive waiter, the oldest, and a
     /// multishot accept stays the oldest for good.
-    pub fn accept_once(&mut self, listener: RawFd, token: Token<K>) {
+    pub(crate) fn accept_once(&mut self, listener: RawFd, token: Token<K>) {
         let slot = self.direct.then(types::DestinationSlot::auto_target);
         let entry = opcode::Accept::new(types::Fd(listener), ptr::null_mut(), ptr::null_mut())
             .flags(self.accept_flags())
@@ -212,7 +212,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
 
     /// Receives into the registered buffer ring until cancelled or out of buffers; with
     /// bundles on, a completion may fill several buffers (see [`Ring::checkout`]).
-    pub fn recv_multi(&mut self, on: Target, token: Token<K>) {
+    pub(crate) fn recv_multi(&mut self, on: Target, token: Token<K>) {
         let group = self.buffers().group();
         let entry = if self.setup.is_recv_bundle() {
             on!(on, |t| opcode::RecvMultiBundle::new(t, group).build())
@@ -225,7 +225,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
     }
 
     /// Sends the cursor's remaining bytes; the cursor comes back with the completion.
-    pub fn send(&mut self, on: Target, cursor: SendCursor<B>, token: Token<K>) {
+    pub(crate) fn send(&mut self, on: Target, cursor: SendCursor<B>, token: Token<K>) {
         let rest = cursor.remaining();
         let (ptr, len) = (rest.as_ptr(), u32::try_from(rest.len()).unwrap_or(u32::MAX));
         let entry = on!(on, |t| opcode::Send::new(t, ptr, len)
@@ -236,7 +236,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
     }
 
     /// Connects `fd` to `addr`.
-    pub fn connect(&mut self, fd: RawFd, addr: SocketAddr, token: Token<K>) {
+    pub(crate) fn connect(&mut self, fd: RawFd, addr: SocketAddr, token: Token<K>) {
         let addr = Box::new(SockAddr::from(addr));
         let entry = opcode::Connect::new(types::Fd(fd), addr.as_ptr().cast(), addr.len()).build();
         // SAFETY: the address is boxed; the box moves into `self.owned` and stays there (at the same heap address) until the completion ending this connect is drained.
@@ -244,7 +244,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
     }
 
     /// A timer that completes after `after`. Several may be in flight.
-    pub fn timeout(&mut self, after: Duration, token: Token<K>) {
+    pub(crate) fn timeout(&mut self, after: Duration, token: Token<K>) {
         let timespec = Box::new(types::Timespec::from(after));
         let entry = opcode::Timeout::new(&*timespec).build();
         // SAFETY: the timespec is boxed and kept in `self.owned` until the timeout completes.
@@ -252,7 +252,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
     }
 
     /// Reads an eventfd's counter; completes when someone writes to it.
-    pub fn read_eventfd(&mut self, eventfd: RawFd, token: Token<K>) {
+    pub(crate) fn read_eventfd(&mut self, eventfd: RawFd, token: Token<K>) {
         let mut counter = Box::new([0u8; 8]);
         let entry = opcode::Read::new(types::Fd(eventfd), counter.as_mut_ptr(), 8).build();
         // SAFETY: the counter is boxed and kept in `self.owned` until the read completes.
@@ -261,13 +261,13 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
 
     /// Cancels the multishot receive submitted with `token`; its own completion reports
     /// the end. Never refused: a full queue submits it at the next turn.
-    pub fn cancel_recv(&mut self, token: Token<K>) {
+    pub(crate) fn cancel_recv(&mut self, token: Token<K>) {
         self.cancel(token.encode(Class::Plain));
     }
 
     /// Cancels the multishot accept submitted with `token`; its own completion reports
     /// the end. Never refused.
-    pub fn cancel_accept(&mut self, token: Token<K>) {
+    pub(crate) fn cancel_accept(&mut self, token: Token<K>) {
         self.cancel(token.encode(Class::Accept));
     }
 
@@ -279,7 +279,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
 
     /// Cancels every operation on `on`; their own completions report the end. Never
     /// refused; it is submitted before any close queued after it.
-    pub fn cancel_fd(&mut self, on: Target) {
+    pub(crate) fn cancel_fd(&mut self, on: Target) {
         let entry = on!(on, |t| opcode::AsyncCancel2::new(
             types::CancelBuilder::fd(t).all()
         )
@@ -291,7 +291,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
     /// Shuts down the writing side: the peer sees end of stream after our last byte. The
     /// kernel runs it in io-wq and looks `on` up only then, so a close of `on` waits for
     /// its completion (see [`super::order`]). Never refused.
-    pub fn shutdown_write(&mut self, on: Target) {
+    pub(crate) fn shutdown_write(&mut self, on: Target) {
         let entry = on!(on, |t| opcode::Shutdown::new(t, libc::SHUT_WR).build());
         let key = self.owned.insert(Owned {
             token: None,
@@ -305,7 +305,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
 
     /// Closes `socket` asynchronously, once no late operation on it is in flight;
     /// operations still running on it keep their own reference. Never refused.
-    pub fn close(&mut self, socket: Socket) {
+    pub(crate) fn close(&mut self, socket: Socket) {
         if let Some(socket) = self.order.close_when_free(socket) {
             self.submit_close(socket);
         }
@@ -324,7 +324,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
     /// Submits everything queued and waits for at least one completion. Receive buffers
     /// reported by the previous turn and left unclaimed go back to the kernel first, and
     /// entries that waited for room are queued before anything else.
-    pub fn submit_and_wait(&mut self) -> io::Result<()> {
+    pub(crate) fn submit_and_wait(&mut self) -> io::Result<()> {
         if let Some(bufs) = self.bufs.as_mut() {
             bufs.reclaim();
         }
@@ -455,7 +455,7 @@ impl<K, B: SendBuf> Drop for Ring<K, B> {
 }
 
 /// An eventfd another thread writes to and a ring reads, to wake that ring.
-pub fn eventfd() -> io::Result<OwnedFd> {
+pub(crate) fn eventfd() -> io::Result<OwnedFd> {
     // SAFETY: eventfd takes no pointers; the result is checked before use.
     let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
     if fd < 0 {

@@ -9,7 +9,7 @@ use io_uring::IoUring;
 
 /// Newer kernel features a ring may use; each falls back where the kernel lacks it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Features {
+pub(crate) struct Features {
     /// Register the ring's own descriptor (`IORING_REGISTER_RING_FDS`, 5.18): every
     /// `io_uring_enter` skips a descriptor lookup.
     pub ring_fd: bool,
@@ -25,7 +25,7 @@ pub struct Features {
 
 /// The setup flags and features a ring runs with, named as the kernel names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Setup {
+pub(crate) struct Setup {
     rung: &'static str,
     no_sqarray: bool,
     ring_fd: bool,
@@ -125,7 +125,7 @@ const LADDER: [(&str, Configure); 3] = [
 /// with a completion queue four times the submission queue, and with `NO_SQARRAY` first
 /// when asked for. Only `EINVAL` (a flag this kernel lacks) moves down; any other error
 /// is the answer.
-pub fn build(sq_entries: u32, features: Features) -> io::Result<(IoUring, Setup)> {
+pub(super) fn build(sq_entries: u32, features: Features) -> io::Result<(IoUring, Setup)> {
     let mut last = io::Error::from_raw_os_error(libc::EINVAL);
     let sqarray = [true, false]
         .into_iter()

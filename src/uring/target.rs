@@ -5,7 +5,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 /// What an operation runs on: a descriptor, or a slot of the ring's fixed-file table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Target {
+pub(crate) enum Target {
     Fd(RawFd),
     /// A direct descriptor: the kernel skips the descriptor lookup.
     Fixed(u32),
@@ -14,13 +14,13 @@ pub enum Target {
 /// An accepted connection, owned: a descriptor, or a slot of the fixed-file table (which
 /// only the ring's [`Ring::close`] releases; dropped otherwise, the slot stays taken).
 #[derive(Debug)]
-pub enum Socket {
+pub(crate) enum Socket {
     Fd(OwnedFd),
     Fixed(u32),
 }
 
 impl Socket {
-    pub fn target(&self) -> Target {
+    pub(crate) fn target(&self) -> Target {
         match self {
             Socket::Fd(fd) => Target::Fd(fd.as_raw_fd()),
             Socket::Fixed(slot) => Target::Fixed(*slot),

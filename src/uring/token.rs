@@ -7,7 +7,7 @@ use std::fmt::Debug;
 
 /// An operation kind of the driver's user (say, the server's `Recv` or the load
 /// generator's `Connect`). The driver carries it through `user_data` untouched.
-pub trait OpKind: Copy + Eq + Debug {
+pub(crate) trait OpKind: Copy + Eq + Debug {
     /// A code below [`MAX_KIND_CODE`] + 1, distinct for each kind.
     fn code(self) -> u8;
     /// The kind a code stands for.
@@ -15,7 +15,7 @@ pub trait OpKind: Copy + Eq + Debug {
 }
 
 /// Kind codes take six bits.
-pub const MAX_KIND_CODE: u8 = 0x3F;
+pub(super) const MAX_KIND_CODE: u8 = 0x3F;
 
 /// What the driver knows of a submission, in the top two bits of its `user_data`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,14 +35,16 @@ const KIND_SHIFT: u32 = 56;
 const GENERATION_SHIFT: u32 = 32;
 const GENERATION_BITS: u32 = 24;
 
-/// A slot's generation: bumped each time the slot is reused, wrapping at 2^24 (a stale
-/// completion would need the slot reused 16 million times while it was pending).
+/// Which occupant of a slot an operation was for. Its user picks a new one for every new
+/// occupant (the server and the load generator each step one counter per worker, so
+/// every reuse of a slot gets a different one); it wraps at 2^24, so a stale completion
+/// would need 16 million new occupants while it was pending to be mistaken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Generation(u32);
+pub(crate) struct Generation(u32);
 
 impl Generation {
     /// The generation after this one.
-    pub fn next(self) -> Generation {
+    pub(crate) fn next(self) -> Generation {
         Generation(self.0.wrapping_add(1) & ((1 << GENERATION_BITS) - 1))
     }
 }
@@ -52,7 +54,7 @@ impl Generation {
 /// INVARIANT: `kind.code() <= MAX_KIND_CODE` (checked in [`Token::new`]); the fields are
 /// private so that nothing can build a token whose parts spill into each other's bits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Token<K> {
+pub(crate) struct Token<K> {
     kind: K,
     slot: u32,
     generation: Generation,
@@ -60,7 +62,7 @@ pub struct Token<K> {
 
 impl<K: OpKind> Token<K> {
     /// A token for `kind` on `slot` in its `generation`.
-    pub fn new(kind: K, slot: usize, generation: Generation) -> Token<K> {
+    pub(crate) fn new(kind: K, slot: usize, generation: Generation) -> Token<K> {
         assert!(
             kind.code() <= MAX_KIND_CODE,
             "{kind:?}: kind codes take 6 bits"
@@ -74,19 +76,19 @@ impl<K: OpKind> Token<K> {
     }
 
     /// A token for an operation that belongs to no slot.
-    pub fn global(kind: K) -> Token<K> {
+    pub(crate) fn global(kind: K) -> Token<K> {
         Token::new(kind, 0, Generation::default())
     }
 
-    pub fn kind(&self) -> K {
+    pub(crate) fn kind(&self) -> K {
         self.kind
     }
 
-    pub fn slot(&self) -> usize {
+    pub(crate) fn slot(&self) -> usize {
         self.slot as usize
     }
 
-    pub fn generation(&self) -> Generation {
+    pub(crate) fn generation(&self) -> Generation {
         self.generation
     }
 

@@ -68,12 +68,10 @@ pub fn run(backend: BackendChoice, body: fn(BackendChoice)) {
 pub fn server_with(backend: BackendChoice, f: impl FnOnce(&mut Config)) -> ServerHandle {
     // Tests hold thousands of sockets; CI shells often start with a soft limit of 1024.
     let _ = rlimit::increase_nofile_limit(u64::MAX);
-    let mut config = Config {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        backend,
-        workers: std::num::NonZeroUsize::new(2),
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.backend = backend;
+    config.workers = std::num::NonZeroUsize::new(2);
     f(&mut config);
     greeter::start(config).expect("server starts")
 }

@@ -93,7 +93,7 @@ pub(crate) struct Parts {
 impl Parts {
     /// Serves on `listener` (registered with the runtime) until stopped, each connection
     /// a task `run` makes.
-    pub async fn serve<L, F, T>(self, listener: L, run: F) -> io::Result<()>
+    pub(crate) async fn serve<L, F, T>(self, listener: L, run: F) -> io::Result<()>
     where
         L: accept::Listen,
         F: Fn(L::Stream, std::net::SocketAddr, Rc<Shared>) -> T,

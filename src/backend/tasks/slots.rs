@@ -45,7 +45,7 @@ pub(crate) struct Slots(RefCell<Slab<Slot>>);
 
 impl Slots {
     /// A new connection's slot, under `deadline`.
-    pub fn register(&self, deadline: Instant) -> usize {
+    pub(crate) fn register(&self, deadline: Instant) -> usize {
         self.0.borrow_mut().insert(Slot {
             deadline,
             idle: false,
@@ -54,12 +54,12 @@ impl Slots {
         })
     }
 
-    pub fn remove(&self, id: usize) {
+    pub(crate) fn remove(&self, id: usize) {
         self.0.borrow_mut().remove(id);
     }
 
     /// The connection's deadline and idleness as its flow now says.
-    pub fn update(&self, id: usize, deadline: Instant, idle: bool) {
+    pub(crate) fn update(&self, id: usize, deadline: Instant, idle: bool) {
         let mut slots = self.0.borrow_mut();
         let slot = &mut slots[id];
         (slot.deadline, slot.idle) = (deadline, idle);
@@ -67,7 +67,7 @@ impl Slots {
 
     /// Takes a raised signal that `wanted` accepts (the others stay raised); else
     /// remembers `waker` to be woken when one is raised.
-    pub fn poll(
+    pub(crate) fn poll(
         &self,
         id: usize,
         waker: &Waker,
@@ -90,17 +90,17 @@ impl Slots {
     }
 
     /// From the worker's tick: signals every connection whose deadline has passed.
-    pub fn expire(&self, now: Instant) {
+    pub(crate) fn expire(&self, now: Instant) {
         self.raise(Signal::Timeout, usize::MAX, |slot| slot.deadline <= now);
     }
 
     /// Signals every connection that shutdown began.
-    pub fn shutdown(&self) {
+    pub(crate) fn shutdown(&self) {
         self.raise(Signal::Shutdown, usize::MAX, |_| true);
     }
 
     /// Signals up to `count` idle connections to close.
-    pub fn shed(&self, count: usize) {
+    pub(crate) fn shed(&self, count: usize) {
         self.raise(Signal::Shed, count, |slot| slot.idle);
     }
 

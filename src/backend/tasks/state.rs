@@ -32,7 +32,7 @@ pub(crate) struct State {
 impl State {
     /// A connection just accepted from `peer`: counted open, in a slot under its first
     /// deadline.
-    pub fn enter(shared: Rc<Shared>, peer: SocketAddr) -> State {
+    pub(crate) fn enter(shared: Rc<Shared>, peer: SocketAddr) -> State {
         shared.metrics.accepted_open();
         let flow = Flow::new(&shared.greeter.borrow(), Instant::now());
         let id = shared.slots.register(flow.poll_timeout());
@@ -50,7 +50,7 @@ impl State {
 
     /// The first action: read, or what draining says to one accepted as it began (the
     /// shutdown signal has gone by already).
-    pub fn first_action(&mut self) -> Action {
+    pub(crate) fn first_action(&mut self) -> Action {
         match self.shared.draining() {
             true => self.step(|flow, g, _, now| flow.handle_shutdown(g, now)),
             false => Action::Read,
@@ -60,7 +60,7 @@ impl State {
     /// Runs one flow step against the worker's greeter, with a borrowed output buffer,
     /// and tells the worker's table the deadline and idleness that result; the requests
     /// it answered go to the access log, if there is one.
-    pub fn step(
+    pub(crate) fn step(
         &mut self,
         f: impl FnOnce(&mut Flow, &Greeter, &mut Output<'_>, Instant) -> Action,
     ) -> Action {
@@ -87,7 +87,7 @@ impl State {
     }
 
     /// Received bytes: counted, and handed to the flow.
-    pub fn input(&mut self, data: &[u8]) -> Action {
+    pub(crate) fn input(&mut self, data: &[u8]) -> Action {
         match data.is_empty() {
             true => self.step(Flow::handle_eof),
             false => {
@@ -98,7 +98,7 @@ impl State {
     }
 
     /// What the worker signalled, told to the flow (or ending the connection).
-    pub fn on_signal(&mut self, signal: Signal) -> Action {
+    pub(crate) fn on_signal(&mut self, signal: Signal) -> Action {
         match signal {
             Signal::Timeout => self.step(Flow::handle_timeout),
             Signal::Shed => self.end(CloseReason::Shed),
@@ -107,7 +107,7 @@ impl State {
     }
 
     /// Takes a signal the worker raised that `wanted` accepts, or registers the task.
-    pub fn poll_signal(
+    pub(crate) fn poll_signal(
         &self,
         cx: &mut Context<'_>,
         wanted: impl Fn(Signal) -> bool,
@@ -119,7 +119,7 @@ impl State {
     }
 
     /// `n` bytes of output reached the kernel: a reader that keeps reading is not stalled.
-    pub fn sent(&mut self, n: usize) {
+    pub(crate) fn sent(&mut self, n: usize) {
         self.shared.metrics.bytes_sent.add(n as u64);
         let now = Instant::now();
         self.flow
@@ -130,19 +130,19 @@ impl State {
     }
 
     /// All output written: the buffer goes back to the worker's spares.
-    pub fn written(&mut self) {
+    pub(crate) fn written(&mut self) {
         let out = mem::take(&mut self.out);
         self.shared.spares.borrow_mut().recycle(out);
     }
 
     /// Ends the connection for a reason of the backend's (an I/O error, shedding).
-    pub fn end(&mut self, reason: CloseReason) -> Action {
+    pub(crate) fn end(&mut self, reason: CloseReason) -> Action {
         self.reason = Some(reason);
         Action::Abort
     }
 
     /// The connection is over: counted closed, for the backend's reason or the flow's.
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         self.counted = true;
         let reason = self.reason.unwrap_or(self.flow.close_reason());
         self.shared.metrics.closed(reason);

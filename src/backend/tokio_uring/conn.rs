@@ -37,7 +37,7 @@ impl Buffers {
     /// Returned buffers kept for the next connections; more are freed.
     const KEEP: usize = 64;
 
-    pub fn new(size: usize) -> Buffers {
+    pub(super) fn new(size: usize) -> Buffers {
         Buffers {
             size,
             free: RefCell::default(),

@@ -25,7 +25,7 @@ pub(super) struct Acceptor {
 
 impl Acceptor {
     /// Accepts on `listener`, `shared` with other workers or not.
-    pub fn new(
+    pub(super) fn new(
         (listener, shared): (socket2::Socket, bool),
         limit: usize,
         metrics: Arc<WorkerMetrics>,
@@ -40,7 +40,7 @@ impl Acceptor {
     }
 
     /// Arms the multishot accept if the policy allows and none is in flight.
-    pub fn arm(&mut self, ring: &mut Ring<Op>) {
+    pub(super) fn arm(&mut self, ring: &mut Ring<Op>) {
         let Some(listener) = &self.listener else {
             return;
         };
@@ -59,7 +59,7 @@ impl Acceptor {
     /// and re-arming. Connections accepted after [`Acceptor::stop`] (the cancel was still
     /// on its way) are served too: the client is already connected, and dropping them
     /// would refuse what a restart must not.
-    pub fn on_completion(
+    pub(super) fn on_completion(
         &mut self,
         ring: &mut Ring<Op>,
         c: Completion<Op, Vec<u8>>,
@@ -77,7 +77,7 @@ impl Acceptor {
     }
 
     /// A multishot accept is in flight: its completions may still bring connections.
-    pub fn is_armed(&self) -> bool {
+    pub(super) fn is_armed(&self) -> bool {
         self.armed
     }
 
@@ -88,14 +88,14 @@ impl Acceptor {
     }
 
     /// From the periodic timer: accept again once a back-off has passed.
-    pub fn on_tick(&mut self, ring: &mut Ring<Op>, now: Instant) {
+    pub(super) fn on_tick(&mut self, ring: &mut Ring<Op>, now: Instant) {
         if self.gate.poll_resume(now) {
             self.arm(ring);
         }
     }
 
     /// A connection was admitted; the answer is how many idle ones to shed, at the limit.
-    pub fn on_admitted(&mut self, ring: &mut Ring<Op>, open: usize) -> Option<usize> {
+    pub(super) fn on_admitted(&mut self, ring: &mut Ring<Op>, open: usize) -> Option<usize> {
         let shed = self.gate.on_admitted(open);
         if shed.is_some() {
             self.metrics.paused(Pause::ConnectionLimit);
@@ -105,14 +105,14 @@ impl Acceptor {
     }
 
     /// A connection ended: resume accepting if the limit paused it.
-    pub fn on_closed(&mut self, ring: &mut Ring<Op>, open: usize) {
+    pub(super) fn on_closed(&mut self, ring: &mut Ring<Op>, open: usize) {
         if self.gate.on_closed(open) {
             self.arm(ring);
         }
     }
 
     /// Graceful shutdown: stop accepting for good and close the listener.
-    pub fn stop(&mut self, ring: &mut Ring<Op>) {
+    pub(super) fn stop(&mut self, ring: &mut Ring<Op>) {
         self.cancel(ring);
         self.listener = None;
     }

@@ -29,7 +29,7 @@ pub(super) struct Conn {
 }
 
 impl Conn {
-    pub fn new(fd: Socket, generation: Generation, flow: Flow) -> Conn {
+    pub(super) fn new(fd: Socket, generation: Generation, flow: Flow) -> Conn {
         Conn {
             fd: Some(fd),
             generation,
@@ -42,17 +42,17 @@ impl Conn {
     }
 
     /// What its operations run on, while open.
-    pub fn target(&self) -> Option<Target> {
+    pub(super) fn target(&self) -> Option<Target> {
         self.fd.as_ref().map(Socket::target)
     }
 
     /// Closed, and the kernel holds nothing of it any more: the slot can be reused.
-    pub fn is_settled(&self) -> bool {
+    pub(super) fn is_settled(&self) -> bool {
         self.fd.is_none() && self.recv == Recv::Off && !self.sending
     }
 
     /// Open and idle between requests: the first to close at the connection limit.
-    pub fn is_reusable(&self) -> bool {
+    pub(super) fn is_reusable(&self) -> bool {
         self.fd.is_some() && self.flow.is_idle()
     }
 }

@@ -80,7 +80,7 @@ pub(super) struct Worker {
 }
 
 impl Worker {
-    pub fn new(parts: Parts, (wake, fault): (OwnedFd, Fault)) -> io::Result<Worker> {
+    pub(super) fn new(parts: Parts, (wake, fault): (OwnedFd, Fault)) -> io::Result<Worker> {
         let ring = ring_for(&parts)?;
         let metrics = parts.metrics;
         Ok(Worker {
@@ -110,12 +110,12 @@ impl Worker {
         })
     }
 
-    pub fn setup(&self) -> Setup {
+    pub(super) fn setup(&self) -> Setup {
         self.ring.setup()
     }
 
     /// Serves until shut down and every connection is closed.
-    pub fn run(mut self) -> io::Result<()> {
+    pub(super) fn run(mut self) -> io::Result<()> {
         let wake = Token::global(Op::Wake);
         self.ring.read_eventfd(self.wake.as_raw_fd(), wake);
         self.acceptor.arm(&mut self.ring);

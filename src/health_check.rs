@@ -5,7 +5,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use crate::load::parse_target;
+use greeter::load::parse_target;
 
 /// Longest answer read; a health check's is a few hundred bytes.
 const MAX_ANSWER: usize = 64 * 1024;

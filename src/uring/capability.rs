@@ -1,4 +1,5 @@
-//! Whether io_uring can run here: ring setup, the operations used, the kernel version.
+//! Whether io_uring can run here (what the kernel is capable of): ring setup, the
+//! operations used, the kernel version.
 //! Sorts failures into "unavailable" (fall back) and real errors (report).
 
 use std::fmt;
@@ -21,7 +22,7 @@ const NEEDED: [(u8, &str); 9] = [
 
 /// io_uring cannot be used here, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Unavailable {
+pub(crate) enum Unavailable {
     /// `io_uring_setup` returned EPERM; the sysctl's value, when readable.
     Blocked {
         sysctl: Option<String>,
@@ -53,7 +54,7 @@ impl fmt::Display for Unavailable {
 
 impl Unavailable {
     /// What the host's administrator can do about it (the caller adds how to do without).
-    pub fn hint(&self) -> &'static str {
+    pub(crate) fn hint(&self) -> &'static str {
         match self {
             Unavailable::Blocked { .. } => {
                 "allow io_uring: `sysctl kernel.io_uring_disabled=0`, or in Docker `--security-opt seccomp=unconfined` (or a profile that allows io_uring_setup, io_uring_enter, io_uring_register)"
@@ -64,20 +65,20 @@ impl Unavailable {
 }
 
 #[derive(Debug)]
-pub enum ProbeError {
+pub(crate) enum CheckError {
     Unavailable(Unavailable),
     /// A real failure (ENOMEM, EMFILE, ...): reported, never a reason to fall back.
     Failed(io::Error),
 }
 
 /// Sorts an `io_uring_setup` error.
-pub fn classify(err: io::Error, sysctl: Option<String>) -> ProbeError {
+pub(crate) fn classify(err: io::Error, sysctl: Option<String>) -> CheckError {
     match err.raw_os_error() {
         Some(libc::EPERM | libc::EACCES) => {
-            ProbeError::Unavailable(Unavailable::Blocked { sysctl })
+            CheckError::Unavailable(Unavailable::Blocked { sysctl })
         }
-        Some(libc::ENOSYS) => ProbeError::Unavailable(Unavailable::NotImplemented),
-        _ => ProbeError::Failed(err),
+        Some(libc::ENOSYS) => CheckError::Unavailable(Unavailable::NotImplemented),
+        _ => CheckError::Failed(err),
     }
 }
 
@@ -86,20 +87,20 @@ pub fn classify(err: io::Error, sysctl: Option<String>) -> ProbeError {
 /// Runs on a short-lived thread: tearing a ring down queues kernel task work on the thread
 /// that created it, which interrupts that thread's next blocking socket call that has a
 /// timeout (it returns EINTR). The caller's thread should not pay for a probe.
-pub fn probe() -> Result<(), ProbeError> {
+pub(crate) fn check() -> Result<(), CheckError> {
     std::thread::spawn(probe_here).join().unwrap_or_else(|_| {
-        Err(ProbeError::Failed(io::Error::other(
+        Err(CheckError::Failed(io::Error::other(
             "the io_uring probe panicked",
         )))
     })
 }
 
-fn probe_here() -> Result<(), ProbeError> {
+fn probe_here() -> Result<(), CheckError> {
     if let Some(release) = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .ok()
         .filter(|r| !at_least_6_0(r))
     {
-        return Err(ProbeError::Unavailable(Unavailable::OldKernel(
+        return Err(CheckError::Unavailable(Unavailable::OldKernel(
             release.trim().to_owned(),
         )));
     }
@@ -109,7 +110,7 @@ fn probe_here() -> Result<(), ProbeError> {
         .register_probe(&mut probe)
         .map_err(|e| classify(e, io_uring_disabled()))?;
     match NEEDED.iter().find(|(code, _)| !probe.is_supported(*code)) {
-        Some((_, name)) => Err(ProbeError::Unavailable(Unavailable::MissingOpcode(name))),
+        Some((_, name)) => Err(CheckError::Unavailable(Unavailable::MissingOpcode(name))),
         None => Ok(()),
     }
 }
@@ -139,8 +140,8 @@ mod tests {
             io::Error::from_raw_os_error(errno),
             sysctl.map(str::to_owned),
         ) {
-            ProbeError::Unavailable(u) => Some(u),
-            ProbeError::Failed(_) => None,
+            CheckError::Unavailable(u) => Some(u),
+            CheckError::Failed(_) => None,
         }
     }
 
