@@ -7,7 +7,7 @@
 //! when asked) and returns the [`Action`] the backend must take, and
 //! [`Flow::poll_timeout`] says when it next needs attention. Inside, the session parses and
 //! answers requests. The time arrives from outside, through [`Greeter::set_time`] and the
-//! `now` arguments; the `/metrics` body comes from an [`Exposition`] that renders counters
+//! `now` arguments; the `/metrics` body comes from an exposition that renders counters
 //! already kept. Every backend drives the same code, so behaviour is identical by
 //! construction, and unit tests cover it without I/O.
 
@@ -98,7 +98,7 @@ impl Default for Timeouts {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Site {
     /// The greeting routes, `/healthz`, and `/metrics` when the server exposes metrics
-    /// here (see [`Greeter::expose`]).
+    /// here.
     #[default]
     Main,
     /// The admin listener of `--metrics-listen`: `/metrics` and `/healthz` only.
