@@ -46,15 +46,19 @@ fn every_route_answers_byte_exact(backend: BackendChoice) {
             "DELETE / HTTP/1.1\r\nHost: t\r\n\r\n".to_owned(),
             expected(
                 "405 Method Not Allowed",
-                "Allow: GET, HEAD\r\n",
+                "Allow: GET, HEAD, POST, OPTIONS\r\n",
                 "Method Not Allowed",
             ),
         ),
         (
             "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello".to_owned(),
+            expected("200 OK", "", "Hello, world!"),
+        ),
+        (
+            "POST /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello".to_owned(),
             expected(
                 "405 Method Not Allowed",
-                "Allow: GET, HEAD\r\n",
+                "Allow: GET, HEAD, OPTIONS\r\n",
                 "Method Not Allowed",
             ),
         ),

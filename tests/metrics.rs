@@ -65,7 +65,7 @@ fn known_traffic_shows_exactly_those_counts(backend: BackendChoice) {
     let addr = server.local_addr();
     let mut sent = 0;
     let mut c = connect(addr);
-    let traffic = [GET.repeat(5), get("/greet/Ann").repeat(2), post_root()].concat();
+    let traffic = [GET.repeat(5), get("/greet/Ann").repeat(2), delete_root()].concat();
     c.write_all(traffic.as_bytes()).unwrap();
     sent += traffic.len();
     read_responses(&mut c, 8);
@@ -120,8 +120,9 @@ fn get(path: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n")
 }
 
-fn post_root() -> String {
-    "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n".to_owned()
+/// A method `/` does not allow: `405`.
+fn delete_root() -> String {
+    "DELETE / HTTP/1.1\r\nHost: t\r\n\r\n".to_owned()
 }
 
 fn assert_connection_counts(s: &Scrape) {

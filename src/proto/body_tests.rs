@@ -103,7 +103,7 @@ fn post_greet_refusals_keep_a_well_framed_connection() {
 
 #[test]
 fn other_methods_on_greet_are_405_allowing_post() {
-    let allow = "Allow: POST\r\n";
+    let allow = "Allow: POST, OPTIONS\r\n";
     assert_eq!(
         answer("GET /greet HTTP/1.1\r\nHost: x\r\n\r\n"),
         (refused("405 Method Not Allowed", allow), None)
@@ -112,8 +112,8 @@ fn other_methods_on_greet_are_405_allowing_post() {
 
 #[test]
 fn a_chunked_body_on_any_route_is_discarded_and_pipelining_goes_on() {
-    let request = chunked("/", "", &["abc", "defgh"]) + GET + GET;
-    let allow = "Allow: GET, HEAD\r\n";
+    let request = chunked("/healthz", "", &["abc", "defgh"]) + &chunked("/", "", &["ij"]) + GET;
+    let allow = "Allow: GET, HEAD, OPTIONS\r\n";
     let want = refused("405 Method Not Allowed", allow) + &hello("world") + &hello("world");
     assert_eq!(answer(&request), (want.clone(), None));
     let bytes = request.as_bytes();
@@ -203,10 +203,10 @@ fn a_refusal_is_sent_at_once_without_waiting_for_the_body_then_closes() {
     for (head, want) in [
         (post("/nope", expect, ""), refused("404 Not Found", close)),
         (
-            post("/", expect, ""),
+            post("/healthz", expect, ""),
             refused(
                 "405 Method Not Allowed",
-                &format!("{close}Allow: GET, HEAD\r\n"),
+                &format!("{close}Allow: GET, HEAD, OPTIONS\r\n"),
             ),
         ),
         (

@@ -2,9 +2,41 @@
 //! a byte stream through a connection's flow as a backend would, and check what comes out.
 //! Compiled only for tests and for the fuzz target (`--cfg fuzzing`), never in the server.
 
-use std::time::Instant;
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use super::{Action, Flow, Greeter, Output, Protocol};
+use super::{Action, Flow, Greeter, Output, ProtoConfig, Protocol};
+
+/// The fuzz target's input, checked: its first byte picks the protocol (high bit: raw)
+/// and how many split points follow (low three bits, two bytes each); the rest is the
+/// stream. The committed seeds (`fuzz/seeds/proto/`) are run through this by
+/// `cargo test` too.
+pub fn check_fuzz_input(data: &[u8]) {
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let cuts = usize::from(selector & 0x7) * 2;
+    if rest.len() < cuts {
+        return;
+    }
+    let (splits, stream) = rest.split_at(cuts);
+    let points: Vec<usize> = splits
+        .chunks(2)
+        .map(|p| usize::from(u16::from_le_bytes([p[0], p[1]])))
+        .collect();
+    let protocol = match selector & 0x80 {
+        0 => Protocol::Http,
+        _ => Protocol::Raw,
+    };
+    let config = ProtoConfig {
+        protocol,
+        max_header_bytes: 1024,
+        max_body_bytes: 512,
+        max_pending_output: 2048,
+        ..ProtoConfig::default()
+    };
+    let greeter = Greeter::new(config, UNIX_EPOCH + Duration::from_secs(1_700_000_000));
+    check_stream(&greeter, stream, &points);
+}
 
 /// Longest single response `proto` writes (a 64-character name and every header).
 pub const MAX_RESPONSE: usize = 512;

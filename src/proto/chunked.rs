@@ -6,7 +6,8 @@
 //! the grammar's whitespace before an extension's `;`); CRLF wherever the grammar says CRLF. A bare LF is refused
 //! (`400`): RFC 9112 §2.2 lets a recipient accept one as a line end in the start-line and
 //! header fields only, and proxies that did accept it inside chunked framing are exactly the
-//! ones that were smuggled past. Chunk extensions are checked for control bytes and
+//! ones that were smuggled past. Chunk extensions are held to their grammar (RFC 9112
+//! §7.1.1: `*( BWS ";" BWS token [ BWS "=" BWS ( token / quoted-string ) ] )`) and
 //! ignored; the trailer section is checked line by line and ignored.
 
 use super::fields::is_tchar;
@@ -21,8 +22,8 @@ enum State {
     Size,
     /// Whitespace after the digits, which only a `;` may follow (BWS in the grammar).
     SizeSpace,
-    /// After the digits: optional `;`-extensions up to CR.
-    Extension,
+    /// A chunk extension, part by part.
+    Ext(Ext),
     /// CR seen at the end of the size line; LF must follow.
     SizeLf,
     /// Inside chunk-data, `remaining` bytes to go.
@@ -39,6 +40,58 @@ enum State {
         empty: bool,
     },
     Done,
+}
+
+/// Where in a chunk extension (`; name = value`) the size line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ext {
+    /// After `;`: whitespace, then a name.
+    BeforeName,
+    Name,
+    /// Whitespace after a name: `=` or `;` must follow.
+    AfterName,
+    /// After `=`: whitespace, then a token or a quoted string.
+    BeforeValue,
+    Token,
+    Quoted,
+    /// After a backslash inside a quoted string.
+    Escaped,
+    /// Right after a quoted string's closing quote.
+    Closed,
+    /// Whitespace after a value: `;` must follow.
+    AfterValue,
+}
+
+impl Ext {
+    /// The state after `b`, or `None` where the grammar has no place for it (a bare
+    /// `;`, a name that is not a token, whitespace before the line's end).
+    fn next(self, b: u8) -> Option<State> {
+        let space = b == b' ' || b == b'\t';
+        let ext = match self {
+            Ext::BeforeName | Ext::AfterName | Ext::BeforeValue | Ext::AfterValue if space => self,
+            Ext::BeforeName | Ext::Name if is_tchar(b) => Ext::Name,
+            Ext::Name if space => Ext::AfterName,
+            Ext::Name | Ext::AfterName if b == b'=' => Ext::BeforeValue,
+            Ext::BeforeValue | Ext::Token if is_tchar(b) => Ext::Token,
+            Ext::BeforeValue if b == b'"' => Ext::Quoted,
+            Ext::Token if space => Ext::AfterValue,
+            Ext::Quoted if b == b'"' => Ext::Closed,
+            Ext::Quoted if b == b'\\' => Ext::Escaped,
+            Ext::Quoted if is_qdtext(b) => Ext::Quoted,
+            Ext::Escaped if b == b'\t' || b == b' ' || b.is_ascii_graphic() || b >= 0x80 => {
+                Ext::Quoted
+            }
+            Ext::Closed if space => Ext::AfterValue,
+            Ext::Name | Ext::AfterName | Ext::Token | Ext::Closed | Ext::AfterValue
+                if b == b';' =>
+            {
+                Ext::BeforeName
+            }
+            Ext::Name | Ext::Token | Ext::Closed if b == b'\r' => return Some(State::SizeLf),
+            _ => return None,
+        };
+        Some(State::Ext(ext))
+    }
 }
 
 /// A chunked body being read.
@@ -115,7 +168,7 @@ impl Chunked {
         self.state = match self.state {
             State::Size => self.size_digit(b)?,
             State::SizeSpace => self.size_space(b)?,
-            State::Extension => self.extension(b)?,
+            State::Ext(at) => self.extension(at, b)?,
             State::SizeLf => self.expect_lf(b, |c| c.chunk_start())?,
             State::DataCr => expect(b, b'\r', State::DataLf)?,
             State::DataLf => expect(b, b'\n', State::Size)?,
@@ -132,7 +185,7 @@ impl Chunked {
         let Some(digit) = (b as char).to_digit(16) else {
             return match (self.digits, b) {
                 (0, _) => Err(Status::BadRequest), // no digits: sign, `0x`, space, nothing
-                (_, b';') => Ok(State::Extension),
+                (_, b';') => Ok(State::Ext(Ext::BeforeName)),
                 (_, b' ' | b'\t') => Ok(State::SizeSpace),
                 (_, b'\r') => Ok(State::SizeLf),
                 _ => Err(Status::BadRequest), // a bare LF, anything else
@@ -150,20 +203,15 @@ impl Chunked {
         self.count_line()?;
         match b {
             b' ' | b'\t' => Ok(State::SizeSpace),
-            b';' => Ok(State::Extension),
+            b';' => Ok(State::Ext(Ext::BeforeName)),
             _ => Err(Status::BadRequest), // `5 5`, `5 \r\n`
         }
     }
 
-    /// Chunk extensions are ignored, but may hold no control bytes (HTAB aside).
-    fn extension(&mut self, b: u8) -> Result<State, Status> {
+    /// One byte of a chunk extension, held to the grammar; the extension is ignored.
+    fn extension(&mut self, at: Ext, b: u8) -> Result<State, Status> {
         self.count_line()?;
-        match b {
-            b'\r' => Ok(State::SizeLf),
-            b'\t' => Ok(State::Extension),
-            b if b.is_ascii_control() => Err(Status::BadRequest),
-            _ => Ok(State::Extension),
-        }
+        at.next(b).ok_or(Status::BadRequest)
     }
 
     fn count_line(&mut self) -> Result<(), Status> {
@@ -243,6 +291,11 @@ impl Chunked {
             State::TrailerStart
         })
     }
+}
+
+/// A byte a quoted string may hold as it is (RFC 9110 §5.6.4).
+fn is_qdtext(b: u8) -> bool {
+    matches!(b, b'\t' | b' ' | 0x21 | 0x23..=0x5B | 0x5D..=0x7E | 0x80..=0xFF)
 }
 
 fn expect(b: u8, want: u8, next: State) -> Result<State, Status> {

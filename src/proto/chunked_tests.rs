@@ -165,3 +165,42 @@ fn long_size_lines_are_400_and_long_trailers_431() {
         Err(Status::HeaderFieldsTooLarge)
     );
 }
+
+#[test]
+fn chunk_extensions_follow_their_grammar() {
+    // RFC 9112 §7.1.1: chunk-ext = *( BWS ";" BWS chunk-ext-name
+    //                                   [ BWS "=" BWS chunk-ext-val ] )
+    for good in [
+        "5;a",
+        "5;a=b",
+        "5;a=\"x y\"",
+        "5 ; a = b",
+        "5;a;b=c",
+        "5;a=\"q\\\"x\"",
+        "5;a=b ;c",
+        "5;a=\"\"",
+        "5;!#$%&'*+-.^_`|~=v",
+    ] {
+        let input = format!("{good}\r\nhello\r\n0\r\n\r\n");
+        assert_eq!(body(&input), Ok("hello".into()), "{good:?}");
+    }
+    for bad in [
+        "5;",
+        "5;;a",
+        "5;=b",
+        "5;a=",
+        "5;a b",
+        "5;a=b c",
+        "5;(a)",
+        "5;a=b\"c",
+        "5;a=\"open",
+        "5;a=b ",
+        "5;a ",
+        "5; ",
+        "5;a=\"x\"y",
+        "5;a=,",
+    ] {
+        let input = format!("{bad}\r\nhello\r\n0\r\n\r\n");
+        assert_eq!(decode(input.as_bytes()), Err(Status::BadRequest), "{bad:?}");
+    }
+}

@@ -12,6 +12,8 @@ pub(super) struct Fields<'a> {
     pub content_length: Option<u64>,
     pub codings: Codings,
     pub hosts: u32,
+    /// The `Host` value (the last one, if there are several: those are refused anyway).
+    pub host: Option<&'a [u8]>,
     pub close: bool,
     pub keep_alive: bool,
     pub content_type: Option<&'a [u8]>,
@@ -88,6 +90,7 @@ impl<'a> Fields<'a> {
             self.codings.add(value);
         } else if is("host") {
             self.hosts += 1;
+            self.host = Some(trim(value));
         } else if is("connection") {
             for token in list(value) {
                 self.close |= token.eq_ignore_ascii_case(b"close");

@@ -4,6 +4,7 @@
 use std::mem::MaybeUninit;
 
 use super::fields::{Expect, Fields};
+use super::host;
 use super::status::Status;
 
 /// Headers beyond this count answer `431`; browsers send about twenty.
@@ -70,25 +71,86 @@ pub(super) fn parse(buf: &[u8], max_head: usize) -> Parsed<'_> {
     let mut slots = [const { MaybeUninit::uninit() }; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
     match req.parse_with_uninit_headers(view, &mut slots) {
+        Ok(httparse::Status::Complete(len)) if has_bare_lf(&view[..len]) => {
+            Parsed::Reject(Status::BadRequest)
+        }
         Ok(httparse::Status::Complete(len)) => frame(&req, len),
         Ok(httparse::Status::Partial) if buf.len() > max_head => Parsed::Reject(too_long(view)),
         Ok(httparse::Status::Partial) => Parsed::Partial,
         Err(httparse::Error::TooManyHeaders) => Parsed::Reject(Status::HeaderFieldsTooLarge),
-        Err(httparse::Error::Version) => Parsed::Reject(Status::VersionNotSupported),
+        Err(httparse::Error::Version) => version_error(view, buf.len() > max_head),
         Err(_) => Parsed::Reject(Status::BadRequest),
     }
 }
 
-/// A head over the limit: `414` if even the request line does not fit, else `431`.
-fn too_long(view: &[u8]) -> Status {
-    let body = view
+/// A line that ends in a bare LF: RFC 9112 §2.2 lets a recipient accept it, and greeter
+/// does not, since a front end that reads the line differently is a way to smuggle.
+fn has_bare_lf(head: &[u8]) -> bool {
+    let mut from = 0;
+    while let Some(at) = head[from..].iter().position(|&b| b == b'\n') {
+        let at = from + at;
+        if at == 0 || head[at - 1] != b'\r' {
+            return true;
+        }
+        from = at + 1;
+    }
+    false
+}
+
+/// httparse could not read the version (it reads only `HTTP/1.0` and `HTTP/1.1`): `505`
+/// for a well-formed one greeter does not speak (`HTTP/2.0`), `400` for a malformed one
+/// (RFC 9112 §2.3: `HTTP-name "/" DIGIT "." DIGIT`, the name case-sensitive), which is
+/// also what a space inside the target makes of the request line. A line not ended yet
+/// whose version could still become well-formed waits for more (`Partial`), so the
+/// verdict never depends on where the stream was split.
+fn version_error(view: &[u8], over_limit: bool) -> Parsed<'static> {
+    let (line, ended) = request_line(view);
+    let mut parts = line.split(|&b| b == b' ');
+    let version = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(_), Some(_), Some(version), None) => version,
+        _ => return Parsed::Reject(Status::BadRequest),
+    };
+    let well_formed = version.len() == 8 && could_be_version(version);
+    match (ended, well_formed) {
+        (true, true) => Parsed::Reject(Status::VersionNotSupported),
+        (false, _) if could_be_version(version) && over_limit => Parsed::Reject(too_long(view)),
+        (false, _) if could_be_version(version) => Parsed::Partial,
+        _ => Parsed::Reject(Status::BadRequest),
+    }
+}
+
+/// Whether `so_far` is `HTTP/` DIGIT `.` DIGIT, or the start of it.
+fn could_be_version(so_far: &[u8]) -> bool {
+    const NAME: &[u8] = b"HTTP/";
+    so_far.len() <= 8
+        && so_far.iter().enumerate().all(|(i, &b)| match i {
+            0..5 => b == NAME[i],
+            5 | 7 => b.is_ascii_digit(),
+            _ => b == b'.',
+        })
+}
+
+/// The request line at the start of `view` (after any empty lines), without its end;
+/// and whether it ended within `view`.
+fn request_line(view: &[u8]) -> (&[u8], bool) {
+    let start = view
         .iter()
         .position(|&b| b != b'\r' && b != b'\n')
-        .unwrap_or(0);
-    if view[body..].contains(&b'\n') {
-        Status::HeaderFieldsTooLarge
-    } else {
-        Status::UriTooLong
+        .unwrap_or(view.len());
+    let line = &view[start..];
+    match line.iter().position(|&b| b == b'\r' || b == b'\n') {
+        Some(end) => (&line[..end], true),
+        None => (line, false),
+    }
+}
+
+/// A head over the limit: `414` if even the request line does not fit, else `431`; a
+/// method that does not end within the limit is no method at all (`400`).
+fn too_long(view: &[u8]) -> Status {
+    match request_line(view) {
+        (line, _) if !line.contains(&b' ') => Status::BadRequest,
+        (_, true) => Status::HeaderFieldsTooLarge,
+        (_, false) => Status::UriTooLong,
     }
 }
 
@@ -97,7 +159,7 @@ fn frame<'a>(req: &httparse::Request<'_, 'a>, len: usize) -> Parsed<'a> {
         return Parsed::Reject(Status::BadRequest);
     };
     let f = Fields::read(req.headers);
-    if f.invalid || f.hosts > 1 || (minor == 1 && f.hosts == 0) {
+    if f.invalid || !target_ok(path.as_bytes()) || !host_ok(&f, path.as_bytes(), minor) {
         return Parsed::Reject(Status::BadRequest);
     }
     let Some(body) = body_framing(&f, minor) else {
@@ -122,6 +184,25 @@ fn frame<'a>(req: &httparse::Request<'_, 'a>, len: usize) -> Parsed<'a> {
         len,
         header_count: req.headers.len(),
     })
+}
+
+/// RFC 9112 §3.2 (and RFC 3986): a request-target is visible ASCII, and carries no
+/// fragment (a `#` is never sent); raw non-ASCII bytes and `#` are `400`.
+fn target_ok(target: &[u8]) -> bool {
+    target.iter().all(|&b| b.is_ascii_graphic() && b != b'#')
+}
+
+/// RFC 9112 §3.2: HTTP/1.1 needs exactly one `Host` (any version: never two), with a
+/// valid value ([`host::is_valid`]). An empty one is refused with an origin-form target:
+/// the target URI's authority is then the Host value, and an `http` URI with an empty
+/// host is invalid (RFC 9110 §4.2.1). With an absolute-form target the Host is ignored
+/// for routing (RFC 9112 §3.2.2), so an empty one is allowed there.
+fn host_ok(f: &Fields<'_>, target: &[u8], minor: u8) -> bool {
+    match (f.hosts, f.host) {
+        (0, _) => minor == 0,
+        (1, Some(host)) => host::is_valid(host) && !(host.is_empty() && target.starts_with(b"/")),
+        _ => false,
+    }
 }
 
 /// RFC 9112 §6.3: with `Transfer-Encoding`, the body is chunked if the list ends in

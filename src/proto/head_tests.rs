@@ -192,10 +192,114 @@ fn malformed_heads_are_bad_requests() {
 fn other_versions_are_not_supported() {
     assert_eq!(status_of(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), 505);
     assert_eq!(status_of(b"GET / HTTP/1.2\r\nHost: x\r\n\r\n"), 505);
+    assert_eq!(status_of(b"GET / HTTP/3.0\r\nHost: x\r\n\r\n"), 505);
     assert_eq!(
         status_of(b"GET /\r\n"),
         400,
         "HTTP/0.9: a request line without a version"
+    );
+}
+
+#[test]
+fn a_malformed_version_is_400_not_505() {
+    // RFC 9112 §2.3: HTTP-version = HTTP-name "/" DIGIT "." DIGIT; HTTP-name is
+    // case-sensitive.
+    for line in [
+        "GET / HTTP/1",
+        "GET / HTTP/01.1",
+        "GET / HTTP/1.10",
+        "GET / HTTP/ 1.1",
+        "GET / HTTP /1.1",
+        "GET / http/1.1",
+        "GET / Http/1.1",
+        "GET / HTTP/1.1 ",
+        "GET / HTTP/1.x",
+        "GET /a b HTTP/1.1",
+        "GET / HTTP/1.1 extra",
+    ] {
+        let raw = format!("{line}\r\nHost: x\r\n\r\n");
+        assert_eq!(status_of(raw.as_bytes()), 400, "{line:?}");
+    }
+}
+
+#[test]
+fn host_must_be_uri_host_and_port() {
+    // RFC 9112 §3.2: a Host field with an invalid value is a 400; RFC 9110 §7.2:
+    // Host = uri-host [ ":" port ].
+    for host in [
+        "user@example.com",
+        "example.com/path",
+        "a, b",
+        "a,b",
+        "example.com:80:80",
+        "exa mple.com",
+        "[::1",
+    ] {
+        let raw = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        assert_eq!(status_of(raw.as_bytes()), 400, "Host: {host}");
+    }
+    for host in ["example.com", "example.com:8080", "127.0.0.1", "[::1]:80"] {
+        let raw = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        assert_eq!(complete(raw.as_bytes()).minor, 1, "Host: {host}");
+    }
+    assert_eq!(
+        status_of(b"GET / HTTP/1.0\r\nHost: a@b\r\n\r\n"),
+        400,
+        "an invalid Host is invalid on HTTP/1.0 too"
+    );
+}
+
+#[test]
+fn an_empty_host_is_refused_with_an_origin_form_target_only() {
+    // RFC 9110 §4.2.1: an http URI with an empty host is invalid, and with an
+    // origin-form target the Host is the target URI's authority. With an absolute-form
+    // target the Host is ignored (RFC 9112 §3.2.2).
+    assert_eq!(status_of(b"GET / HTTP/1.1\r\nHost:\r\n\r\n"), 400);
+    assert_eq!(status_of(b"GET / HTTP/1.1\r\nHost: \r\n\r\n"), 400);
+    let absolute = complete(b"GET http://example.com/ HTTP/1.1\r\nHost:\r\n\r\n");
+    assert_eq!(absolute.target, b"http://example.com/");
+}
+
+#[test]
+fn targets_are_visible_ascii_without_a_fragment() {
+    for target in [&b"/caf\xc3\xa9"[..], b"/\xff", b"/#frag", b"/a#", b"/?q#f"] {
+        let mut raw = b"GET ".to_vec();
+        raw.extend_from_slice(target);
+        raw.extend_from_slice(b" HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(
+            status_of(&raw),
+            400,
+            "{:?}",
+            String::from_utf8_lossy(target)
+        );
+    }
+    assert_eq!(
+        complete(b"GET /caf%C3%A9?x=1 HTTP/1.1\r\nHost: x\r\n\r\n").minor,
+        1
+    );
+}
+
+#[test]
+fn an_over_long_method_is_400_not_414() {
+    let raw = format!("{} / HTTP/1.1\r\nHost: x\r\n\r\n", "A".repeat(MAX + 10));
+    assert_eq!(status_of(raw.as_bytes()), 400);
+}
+
+#[test]
+fn a_bare_lf_ends_no_line() {
+    for raw in [
+        &b"GET / HTTP/1.1\nHost: x\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nHost: x\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\n\n",
+        b"GET / HTTP/1.1\nHost: x\n\n",
+        b"\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    ] {
+        assert_eq!(status_of(raw), 400, "{:?}", String::from_utf8_lossy(raw));
+    }
+    assert_eq!(
+        complete(b"\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n").minor,
+        1,
+        "an empty line (CRLF) before the request line is allowed (RFC 9112 §2.2)"
     );
 }
 

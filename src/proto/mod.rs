@@ -24,6 +24,7 @@ mod fields;
 mod flow;
 mod greeter;
 mod head;
+mod host;
 mod names;
 mod record;
 mod response;

@@ -113,3 +113,18 @@ fn head_bytes() -> impl Strategy<Value = Vec<u8>> {
     )
         .prop_map(|(m, t, v, hs, end)| format!("{m} {t} {v}\r\n{}{end}", hs.concat()).into_bytes())
 }
+
+/// The fuzz target's committed seeds (the rejections conformance suites test, among
+/// others) pass the same checks the fuzzer applies.
+#[test]
+fn the_fuzz_seeds_pass_the_stream_checks() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/proto");
+    let mut seeds = 0;
+    for entry in std::fs::read_dir(&dir).expect("fuzz/seeds/proto exists") {
+        let path = entry.unwrap().path();
+        eprintln!("seed {}", path.display());
+        super::check::check_fuzz_input(&std::fs::read(&path).unwrap());
+        seeds += 1;
+    }
+    assert!(seeds >= 20, "{seeds} seeds in {}", dir.display());
+}

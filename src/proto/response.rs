@@ -13,6 +13,8 @@ pub(super) enum Body<'a> {
     /// `Hello, {name}!`
     Greet(Cow<'a, str>),
     Text(&'static str),
+    /// No content at all (`Content-Length: 0`, no `Content-Type`), as `OPTIONS` answers.
+    Empty,
     /// The Prometheus exposition of the server's metrics, this tick's render.
     Metrics,
 }
@@ -51,6 +53,7 @@ impl<'a> Reply<'a> {
             Body::Greeting => Body::Greeting,
             Body::Greet(name) => Body::Greet(Cow::Owned(name.into_owned())),
             Body::Text(text) => Body::Text(text),
+            Body::Empty => Body::Empty,
             Body::Metrics => Body::Metrics,
         };
         Reply { body, ..self }
@@ -89,16 +92,19 @@ pub(super) struct Sources<'a> {
 pub(super) fn encode(out: &mut Vec<u8>, reply: &Reply<'_>, persist: Persist, from: Sources<'_>) {
     let mut length = itoa::Buffer::new();
     let (media, body_len) = match &reply.body {
-        Body::Greeting => (TEXT, from.greeting.len()),
-        Body::Greet(name) => (TEXT, b"Hello, ".len() + name.len() + b"!".len()),
-        Body::Text(text) => (TEXT, text.len()),
-        Body::Metrics => (EXPOSITION, from.metrics.len()),
+        Body::Greeting => (Some(TEXT), from.greeting.len()),
+        Body::Greet(name) => (Some(TEXT), b"Hello, ".len() + name.len() + b"!".len()),
+        Body::Text(text) => (Some(TEXT), text.len()),
+        Body::Empty => (None, 0),
+        Body::Metrics => (Some(EXPOSITION), from.metrics.len()),
     };
     out.extend_from_slice(reply.status.line());
     out.extend_from_slice(b"Server: greeter\r\nDate: ");
     out.extend_from_slice(from.date);
-    out.extend_from_slice(b"\r\nContent-Type: ");
-    out.extend_from_slice(media);
+    if let Some(media) = media {
+        out.extend_from_slice(b"\r\nContent-Type: ");
+        out.extend_from_slice(media);
+    }
     out.extend_from_slice(b"\r\nContent-Length: ");
     out.extend_from_slice(length.format(body_len).as_bytes());
     out.extend_from_slice(match persist {
@@ -126,6 +132,7 @@ fn write_body(out: &mut Vec<u8>, body: &Body<'_>, from: Sources<'_>) {
             out.extend_from_slice(b"!");
         }
         Body::Text(text) => out.extend_from_slice(text.as_bytes()),
+        Body::Empty => {}
         Body::Metrics => out.extend_from_slice(from.metrics),
     }
 }

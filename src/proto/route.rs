@@ -7,9 +7,12 @@ use super::response::{Body, Reply};
 use super::status::{Route, Status};
 use super::{Greeter, Site};
 
-/// What the methods of a resource are, for `405` answers.
-const GET_HEAD: &str = "GET, HEAD";
-const POST: &str = "POST";
+/// The methods a resource allows, for `Allow` (in `405` answers and `OPTIONS`).
+const ROOT: &str = "GET, HEAD, POST, OPTIONS";
+const POST: &str = "POST, OPTIONS";
+const GET_HEAD: &str = "GET, HEAD, OPTIONS";
+/// What the server as a whole allows (`OPTIONS *`).
+const SERVER: &str = "GET, HEAD, POST, OPTIONS";
 
 /// What a request earns.
 #[derive(Debug, PartialEq, Eq)]
@@ -58,30 +61,64 @@ impl<'a> Resource<'a> {
             Resource::Unknown => Route::Other,
         }
     }
+
+    /// Whether `g`'s listener serves it (the admin listener: `/healthz`, `/metrics`).
+    fn served(self, g: &Greeter) -> bool {
+        match self {
+            Resource::Root | Resource::Greet | Resource::GreetName(_) => {
+                g.settings.site() == Site::Main
+            }
+            Resource::Healthz => true,
+            Resource::Metrics => g.serves_metrics(),
+            Resource::Unknown => false,
+        }
+    }
+
+    fn allow(self) -> &'static str {
+        match self {
+            Resource::Root => ROOT,
+            Resource::Greet => POST,
+            _ => GET_HEAD,
+        }
+    }
+
+    /// What `GET` (and `HEAD`, and `POST` on `/`) answers; `None` where it is refused.
+    fn get(self, g: &Greeter) -> Option<Reply<'a>> {
+        Some(match self {
+            Resource::Root => Reply::new(Status::Ok, Body::Greeting),
+            Resource::GreetName(raw) => greet(names::from_path(raw)),
+            Resource::Healthz if g.is_draining() => {
+                Reply::new(Status::ServiceUnavailable, Body::Text("draining"))
+            }
+            Resource::Healthz => Reply::new(Status::Ok, Body::Text("ok")),
+            Resource::Metrics => Reply::new(Status::Ok, Body::Metrics),
+            Resource::Greet | Resource::Unknown => return None,
+        })
+    }
 }
 
 /// The answer to `method target` on `g`'s site; draining turns `/healthz` into `503`.
+/// `POST /` answers as `GET /` does, its body read and discarded whatever its media type
+/// (conformance suites test body framing by posting to `/`); `OPTIONS` answers `200`
+/// with the resource's `Allow` (RFC 9110 §9.3.7).
 pub(super) fn route<'a>(method: Method, target: &'a [u8], g: &Greeter) -> Routed<'a> {
     let Some(path) = origin_path(target) else {
         return Routed::Reply(asterisk_or_bad(method, target));
     };
     let resource = Resource::of(path);
-    let greets = g.settings.site() == Site::Main;
-    let reply = match resource {
-        Resource::Greet if greets && method == Method::Post => return Routed::GreetFromBody,
-        Resource::Greet if greets => not_allowed(POST),
-        Resource::Root if greets => Reply::new(Status::Ok, Body::Greeting),
-        Resource::GreetName(raw) if greets => greet(names::from_path(raw)),
-        Resource::Healthz if g.is_draining() => {
-            Reply::new(Status::ServiceUnavailable, Body::Text("draining"))
+    let reply = match (resource, method) {
+        (r, _) if !r.served(g) => Reply::error(Status::NotFound),
+        (r, Method::Options) => options(r.allow()),
+        (Resource::Greet, Method::Post) => return Routed::GreetFromBody,
+        (r @ Resource::Root, Method::Post) | (r, Method::Get | Method::Head) => {
+            r.get(g).unwrap_or_else(|| not_allowed(r.allow()))
         }
-        Resource::Healthz => Reply::new(Status::Ok, Body::Text("ok")),
-        Resource::Metrics if g.serves_metrics() => Reply::new(Status::Ok, Body::Metrics),
-        _ => Reply::error(Status::NotFound),
+        (r, _) => not_allowed(r.allow()),
     };
     Routed::Reply(Reply {
         route: resource.route(),
-        ..with_method(reply, method)
+        head_only: method == Method::Head,
+        ..reply
     })
 }
 
@@ -97,19 +134,6 @@ pub(super) fn greet(name: Option<std::borrow::Cow<'_, str>>) -> Reply<'_> {
     }
 }
 
-/// Applies the method to a found `GET` resource: HEAD strips the body, others get `405`.
-fn with_method(reply: Reply<'_>, method: Method) -> Reply<'_> {
-    match method {
-        Method::Get => reply,
-        Method::Head => Reply {
-            head_only: true,
-            ..reply
-        },
-        _ if matches!(reply.status, Status::NotFound | Status::MethodNotAllowed) => reply,
-        _ => not_allowed(GET_HEAD),
-    }
-}
-
 fn not_allowed(methods: &'static str) -> Reply<'static> {
     Reply {
         allow: Some(methods),
@@ -117,10 +141,18 @@ fn not_allowed(methods: &'static str) -> Reply<'static> {
     }
 }
 
+/// `200` with no content, saying what is allowed.
+fn options(methods: &'static str) -> Reply<'static> {
+    Reply {
+        allow: Some(methods),
+        ..Reply::new(Status::Ok, Body::Empty)
+    }
+}
+
 /// `OPTIONS *` asks what the server allows; any other non-path target is malformed.
 fn asterisk_or_bad(method: Method, target: &[u8]) -> Reply<'static> {
     if target == b"*" && method == Method::Options {
-        not_allowed("GET, HEAD, POST")
+        options(SERVER)
     } else {
         Reply::error(Status::BadRequest)
     }
@@ -199,14 +231,45 @@ mod tests {
     }
 
     #[test]
-    fn methods_other_than_get_and_head_get_405_with_allow() {
-        let refused = reply(Method::Post, b"/", false);
-        assert_eq!(
-            (refused.status, refused.allow),
-            (Status::MethodNotAllowed, Some(GET_HEAD))
-        );
+    fn methods_a_resource_does_not_allow_get_405_with_its_allow() {
+        for (target, allow) in [("/", ROOT), ("/healthz", GET_HEAD), ("/greet/Al", GET_HEAD)] {
+            let refused = reply(Method::Other, target.as_bytes(), false);
+            assert_eq!(
+                (refused.status, refused.allow),
+                (Status::MethodNotAllowed, Some(allow)),
+                "{target}"
+            );
+        }
         assert_eq!(status(Method::Other, "/missing"), 404);
         assert!(reply(Method::Head, b"/", false).head_only);
+    }
+
+    #[test]
+    fn post_to_the_root_is_answered_as_get() {
+        let posted = reply(Method::Post, b"/", false);
+        assert_eq!((posted.status, posted.body), (Status::Ok, Body::Greeting));
+        assert!(!posted.head_only);
+        assert_eq!(posted.route, Route::Root);
+    }
+
+    #[test]
+    fn options_says_what_is_allowed() {
+        for (target, allow) in [
+            ("*", SERVER),
+            ("/", ROOT),
+            ("/greet", POST),
+            ("/greet/Al", GET_HEAD),
+            ("/healthz", GET_HEAD),
+        ] {
+            let answered = reply(Method::Options, target.as_bytes(), false);
+            assert_eq!(
+                (answered.status, answered.body, answered.allow),
+                (Status::Ok, Body::Empty, Some(allow)),
+                "OPTIONS {target}"
+            );
+        }
+        assert_eq!(status(Method::Options, "/missing"), 404);
+        assert_eq!(status(Method::Get, "*"), 400, "only OPTIONS takes *");
     }
 
     #[test]
@@ -267,7 +330,7 @@ mod tests {
         assert_eq!(greeted("http://h:8/greet/Bo?x").as_deref(), Some("Bo"));
         assert_eq!(status(Method::Get, "ftp://example.com/"), 400);
         assert_eq!(status(Method::Get, "*"), 400);
-        assert_eq!(status(Method::Options, "*"), 405);
+        assert_eq!(status(Method::Options, "*"), 200);
         assert_eq!(status(Method::Get, "index.html"), 400);
     }
 }

@@ -127,10 +127,11 @@ fn healthz_is_ok_then_503_while_draining() {
 
 #[test]
 fn unknown_paths_and_methods_keep_the_connection() {
-    let raw = format!("POST / HTTP/1.1\r\nHost: x\r\n\r\nGET /x HTTP/1.1\r\nHost: x\r\n\r\n{GET}");
+    let raw =
+        format!("DELETE / HTTP/1.1\r\nHost: x\r\n\r\nGET /x HTTP/1.1\r\nHost: x\r\n\r\n{GET}");
     let want = expected(
         "405 Method Not Allowed",
-        "Allow: GET, HEAD\r\n",
+        "Allow: GET, HEAD, POST, OPTIONS\r\n",
         "Method Not Allowed",
     ) + &expected("404 Not Found", "", "Not Found")
         + &expected("200 OK", "", "Hello, world!");
@@ -183,9 +184,9 @@ fn an_unfinished_head_within_the_limit_waits() {
 #[test]
 fn small_bodies_are_discarded_large_ones_get_413() {
     let (out, next) = answer(&format!(
-        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello{GET}"
+        "POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello{GET}"
     ));
-    let allow = "Allow: GET, HEAD\r\n";
+    let allow = "Allow: GET, HEAD, OPTIONS\r\n";
     assert_eq!(
         out,
         expected("405 Method Not Allowed", allow, "Method Not Allowed")
@@ -597,13 +598,13 @@ const SMUGGLING: &[(&str, &str, u16, bool)] = &[
     (
         "Transfer-Encoding: chunked, body read and discarded",
         "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
-        405,
+        200,
         false,
     ),
     (
         "Transfer-Encoding over two lines ending in chunked",
         "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: CHUNKED\r\n\r\n0\r\n\r\n",
-        405,
+        200,
         false,
     ),
     (
@@ -621,8 +622,34 @@ const SMUGGLING: &[(&str, &str, u16, bool)] = &[
     (
         "asterisk-form target with OPTIONS",
         "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
-        405,
+        200,
         false,
+    ),
+    // RFC 9112 §2.2: greeter takes no bare LF for a line end, so a front end that does
+    // cannot read a different message out of the same bytes.
+    (
+        "a header line ended by a bare LF",
+        "GET / HTTP/1.1\r\nHost: x\nX-Smuggle: y\r\n\r\n",
+        400,
+        true,
+    ),
+    (
+        "a chunk extension that is not a token",
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;\r\nabc\r\n0\r\n\r\n",
+        400,
+        true,
+    ),
+    (
+        "a Host list",
+        "GET / HTTP/1.1\r\nHost: a, b\r\n\r\n",
+        400,
+        true,
+    ),
+    (
+        "a space inside the target",
+        "GET /a HTTP/1.1 HTTP/1.1\r\nHost: x\r\n\r\n",
+        400,
+        true,
     ),
 ];
 
