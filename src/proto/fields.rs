@@ -20,6 +20,12 @@ pub(super) struct Fields<'a> {
     pub expect: Expect,
     /// A field broke a framing rule: `400`.
     pub invalid: bool,
+    /// Every field line ends in CRLF (as far as one byte after each value shows: a
+    /// field whose value is empty, or followed by whitespace, is left to
+    /// [`Fields::lines_end_in_crlf`]).
+    pub crlf: bool,
+    /// A field line this pass could not judge by one byte.
+    pub unsure: bool,
 }
 
 /// The `Transfer-Encoding` list, over all its field lines (RFC 9110 §5.3).
@@ -72,11 +78,24 @@ pub(super) enum Expect {
 }
 
 impl<'a> Fields<'a> {
-    pub(super) fn read(headers: &[httparse::Header<'a>]) -> Fields<'a> {
-        let mut f = Fields::default();
-        headers
-            .iter()
-            .for_each(|h| f.add(h.name.as_bytes(), h.value));
+    /// What `headers`, parsed out of `head`, say.
+    pub(super) fn read(headers: &[httparse::Header<'a>], head: &[u8]) -> Fields<'a> {
+        let mut f = Fields {
+            crlf: true,
+            ..Fields::default()
+        };
+        let base = head.as_ptr() as usize;
+        for h in headers {
+            f.add(h.name.as_bytes(), h.value);
+            // httparse refuses a CR that ends no line: a CR right after the value means
+            // the line ends in CRLF. One byte looked at, in the pass made anyway.
+            let end = (h.value.as_ptr() as usize + h.value.len()).wrapping_sub(base);
+            match (h.value.is_empty(), head.get(end)) {
+                (false, Some(b'\r')) => {}
+                (false, Some(b'\n')) => f.crlf = false,
+                _ => f.unsure = true,
+            }
+        }
         f
     }
 

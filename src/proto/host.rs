@@ -10,6 +10,16 @@ use std::net::Ipv6Addr;
 /// Whether `value` (already trimmed of surrounding whitespace) is a valid Host value.
 /// An empty value is valid syntax; whether it is acceptable depends on the target.
 pub(super) fn is_valid(value: &[u8]) -> bool {
+    // The common case in one pass: reg-name bytes (no `%`), then perhaps `:` and digits.
+    match value.iter().position(|&b| !REG_NAME[usize::from(b)]) {
+        None => return true,
+        Some(colon)
+            if value[colon] == b':' && value[colon + 1..].iter().all(u8::is_ascii_digit) =>
+        {
+            return true;
+        }
+        Some(_) => {}
+    }
     let Some((host, port)) = split_port(value) else {
         return false;
     };
@@ -59,21 +69,45 @@ fn is_ipv_future(rest: &[u8]) -> bool {
             .all(|&b| is_unreserved(b) || is_sub_delim(b) || b == b':')
 }
 
-/// reg-name = *( unreserved / pct-encoded / sub-delims ), the comma aside.
+/// reg-name = *( unreserved / pct-encoded / sub-delims ), the comma aside. Checked once
+/// per request: a table answers each byte, and a `%` (rare) is looked at further.
 fn is_reg_name(host: &[u8]) -> bool {
+    let plain = host
+        .iter()
+        .fold(true, |ok, &b| ok & REG_NAME[usize::from(b)]);
+    plain || (!host.contains(&b',') && is_pct_encoded_reg_name(host))
+}
+
+/// reg-name bytes but `%`: unreserved and sub-delims, the comma aside.
+const REG_NAME: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric()
+            || matches!(c, b'-' | b'.' | b'_' | b'~')
+            || matches!(
+                c,
+                b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b';' | b'='
+            );
+        b += 1;
+    }
+    table
+};
+
+/// A reg-name with `%` escapes: each `%` followed by two hex digits.
+fn is_pct_encoded_reg_name(host: &[u8]) -> bool {
     let mut i = 0;
     while i < host.len() {
         match host[i] {
-            b'%' => {
-                let hex = host.get(i + 1..i + 3);
-                if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
-                    return false;
-                }
+            b'%' if host
+                .get(i + 1..i + 3)
+                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) =>
+            {
                 i += 3;
                 continue;
             }
-            b',' => return false,
-            b if is_unreserved(b) || is_sub_delim(b) => {}
+            b if REG_NAME[usize::from(b)] => {}
             _ => return false,
         }
         i += 1;
