@@ -49,6 +49,10 @@ pub struct UringFeatures {
     /// Bundle receives: one completion for all the buffers the waiting bytes fill,
     /// instead of one per buffer (6.10).
     pub bundle: bool,
+    /// Restricted rings: set up disabled, restricted to the opcodes greeter submits (no
+    /// `OPENAT`, `CONNECT`, `SOCKET`...) and no register operation, then enabled (5.10).
+    /// On by default; `off-restrict` only to compare.
+    pub restrict: bool,
 }
 
 impl Default for UringFeatures {
@@ -59,6 +63,7 @@ impl Default for UringFeatures {
             min_wait_us: 0,
             direct: false,
             bundle: true,
+            restrict: true,
         }
     }
 }
@@ -84,8 +89,9 @@ impl std::str::FromStr for UringFeatures {
                 None if name == "no-sqarray" => f.no_sqarray = on,
                 None if name == "direct" => f.direct = on,
                 None if name == "bundle" => f.bundle = on,
+                None if name == "restrict" => f.restrict = on,
                 _ => {
-                    let known = "ring-fd, no-sqarray, direct, bundle, min-wait=US";
+                    let known = "ring-fd, no-sqarray, direct, bundle, restrict, min-wait=US";
                     return Err(format!("`{item}`: the features are {known}"));
                 }
             }

@@ -232,9 +232,19 @@ fn record_build(registry: &Registry, backend: Backend, setup: &str) {
         true => setup.to_owned(),
         false => String::new(),
     };
+    // The ring flags end `|RESTRICTED(N opcodes)` or `|UNRESTRICTED` (`uring::Setup`).
+    let restricted_opcodes = match ring_flags
+        .split('|')
+        .find_map(|f| f.strip_prefix("RESTRICTED("))
+    {
+        Some(n) => n.split(' ').next().unwrap_or_default().to_owned(),
+        None if backend.is_uring() => "0".to_owned(),
+        None => String::new(),
+    };
     registry.set_build(Build {
         backend: backend.to_string(),
         ring_flags,
+        restricted_opcodes,
     });
 }
 

@@ -99,17 +99,19 @@ fn known_traffic_shows_exactly_those_counts(backend: BackendChoice) {
     );
     assert_connection_counts(&s);
     let backend_label = server.backend().to_string();
+    let uring = server.backend().is_uring();
+    let (flags_end, restricted) = match support::unrestricted() {
+        false => ("|RESTRICTED(8 opcodes)", "8"),
+        true => ("|UNRESTRICTED", "0"),
+    };
+    if uring {
+        assert!(server.setup().ends_with(flags_end), "{}", server.setup());
+    }
     let build = [
         ("version", env!("CARGO_PKG_VERSION")),
         ("backend", backend_label.as_str()),
-        (
-            "ring_flags",
-            if server.backend().is_uring() {
-                server.setup()
-            } else {
-                ""
-            },
-        ),
+        ("ring_flags", if uring { server.setup() } else { "" }),
+        ("ring_restricted_opcodes", if uring { restricted } else { "" }),
     ];
     assert_eq!(value(&s, "greeter_build_info", &build), Some(1.0));
     assert_eq!(value(&s, "greeter_workers", &[]), Some(1.0));

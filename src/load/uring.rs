@@ -14,7 +14,7 @@ use super::Job;
 use super::client::{Client, Judge, Outcome};
 use super::report::Stats;
 use crate::uring::{
-    Claim, Completion, Features, Generation, OpKind, Ring, SendCursor, Socket, Target, Token,
+    Allow, Claim, Completion, Features, Generation, OpKind, Ring, SendCursor, Socket, Target, Token,
 };
 
 /// What the engine's submissions are for.
@@ -77,13 +77,21 @@ struct Engine {
 
 /// Drives `job.count` connections until `job.end`.
 pub(super) fn run(job: Job) -> io::Result<Stats> {
-    run_on(Ring::new(1024, Features::default())?, job)
+    let features = Features {
+        restrict: true,
+        ..Features::default()
+    };
+    run_on(Ring::new(1024, features)?, job)
 }
+
+/// What a load ring submits; the driver adds its cancels and closes.
+const LOADING: [Allow; 4] = [Allow::Connect, Allow::Recv, Allow::Send, Allow::Timeout];
 
 /// Drives `job` on `ring` (a test may give a small one).
 fn run_on(mut ring: Ring<Op>, job: Job) -> io::Result<Stats> {
     let buffers = (job.count.next_power_of_two() * 2).clamp(64, 4096) as u16;
     ring.register_buffers(0, buffers, 4096)?;
+    ring.enable(&LOADING)?;
     let end = job.end.duration_since(job.start).as_nanos() as u64;
     let job_count = job.count;
     let mut engine = Engine {

@@ -220,14 +220,14 @@ fn build(r: &Registry, out: &mut Vec<u8>) {
         Kind::Gauge,
         "What greeter runs: version, backend, io_uring setup flags (always 1).",
     );
-    let (backend, flags) = r
-        .build
-        .get()
-        .map_or(("", ""), |b| (&b.backend, &b.ring_flags));
+    let (backend, flags, restricted) = r.build.get().map_or(("", "", ""), |b| {
+        (&b.backend, &b.ring_flags, &b.restricted_opcodes)
+    });
     let labels = [
         ("version", env!("CARGO_PKG_VERSION")),
         ("backend", backend),
         ("ring_flags", flags),
+        ("ring_restricted_opcodes", restricted),
     ];
     sample(out, name, &labels, 1);
     single(

@@ -106,6 +106,9 @@ impl WorkerMetrics {
 pub(crate) struct Build {
     pub backend: String,
     pub ring_flags: String,
+    /// Opcodes an io_uring worker's ring is restricted to: a number, `0` for an
+    /// unrestricted ring, empty on other backends.
+    pub restricted_opcodes: String,
 }
 
 /// Every worker's counters, by their `worker` label, and the build facts.

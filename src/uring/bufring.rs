@@ -53,7 +53,7 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
-        // SAFETY: `ptr`/`len` came from one successful mmap; the owner (`BufRing`, itself owned by `Ring`) is dropped only after the kernel can no longer touch the memory: `Ring::drop` forgets it instead while operations are in flight.
+        // SAFETY: `ptr`/`len` came from one successful mmap; the owner (`BufRing`, itself owned by `Ring`) is dropped only with no operation in flight (`Ring::drop` forgets it otherwise) and after the ring's descriptor is closed; the kernel pinned these pages when the buffer ring was registered and unpins them itself, so unmapping our view of them here leaves it nothing to touch.
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
 }

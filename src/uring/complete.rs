@@ -82,7 +82,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
     }
 
     /// Waits (a bounded number of turns) until nothing is in flight and nothing waits to
-    /// be submitted, then unregisters the buffer ring. Timers and eventfd reads still
+    /// be submitted. Timers and eventfd reads still
     /// armed are cancelled here; the caller has closed (or cancelled) everything else that
     /// would keep running.
     pub(crate) fn finish(&mut self) -> io::Result<()> {
@@ -100,7 +100,7 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
             if self.in_flight == 0 {
                 self.submit_waiting()?;
                 if !self.order.is_waiting() {
-                    return self.unregister_buffers();
+                    return self.finished();
                 }
                 continue;
             }
@@ -124,17 +124,12 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
         self.submitter.submit().map(drop)
     }
 
-    /// Unregisters and frees the buffer ring; only with nothing in flight.
-    fn unregister_buffers(&mut self) -> io::Result<()> {
-        assert_eq!(
-            self.in_flight, 0,
-            "buffers stay registered while operations run"
-        );
+    /// Nothing is in flight: the buffer ring goes with the ring (a restricted ring may
+    /// not unregister it, and need not: see `Mapping`'s `Drop`).
+    fn finished(&mut self) -> io::Result<()> {
+        assert_eq!(self.in_flight, 0, "finished with operations in flight");
         debug_assert_eq!(self.order.held_closes(), 0, "a close still waits");
-        match self.bufs.take() {
-            Some(bufs) => self.submitter.unregister_buf_ring(bufs.group()),
-            None => Ok(()),
-        }
+        Ok(())
     }
 }
 

@@ -24,6 +24,7 @@ use socket2::SockAddr;
 use super::bufring::{BufRing, Checkout, Claim};
 use super::cursor::SendCursor;
 use super::order::Order;
+use super::restrict::{self, Allow};
 use super::setup::{self, Features, Setup};
 use super::target::{Socket, Target};
 use super::token::{self, Class, OpKind, Token};
@@ -135,6 +136,28 @@ impl<K: OpKind, B: SendBuf> Ring<K, B> {
             direct: false,
             order: Order::default(),
         }
+    }
+
+    /// Enables a ring set up disabled, restricted first (where the kernel can) to the
+    /// operations `allowed` and the driver's own, with no register operation after this:
+    /// everything is registered by now. A ring set up enabled (the kernel had no
+    /// `R_DISABLED`) stays unrestricted, and says so in [`Ring::setup`].
+    pub(crate) fn enable(&mut self, allowed: &[Allow]) -> io::Result<()> {
+        if !self.setup.is_disabled() {
+            return Ok(());
+        }
+        let opcodes = restrict::opcodes(allowed).len();
+        let restricted = match self
+            .submitter
+            .register_restrictions(&mut restrict::restrictions(allowed))
+        {
+            Ok(()) => Some(opcodes),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => None,
+            Err(e) => return Err(e),
+        };
+        self.submitter.register_enable_rings()?;
+        self.setup = self.setup.enabled(restricted);
+        Ok(())
     }
 
     /// Registers a sparse fixed-file table of `slots`; from then on accepts return slots

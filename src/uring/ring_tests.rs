@@ -9,8 +9,10 @@ use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::super::token::Class;
 use super::*;
-use crate::uring::{Completion, Features, Generation};
+use crate::uring::{Allow, Completion, Features, Generation};
+use io_uring::{opcode, types};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
@@ -462,4 +464,74 @@ fn a_close_waits_for_the_shutdown_the_kernel_runs_late() {
     );
     assert!(sees_eof(&mut peer));
     ring.finish().unwrap();
+}
+
+/// A ring restricted to timers (plus the driver's cancels and closes), or `None` where
+/// the kernel cannot restrict.
+fn timer_only_ring() -> Option<Ring<Op>> {
+    let features = Features {
+        restrict: true,
+        ..Features::default()
+    };
+    let Some(mut ring) = Ring::<Op>::new(8, features).ok() else {
+        eprintln!("skipped: io_uring is unavailable here");
+        return None;
+    };
+    ring.enable(&[Allow::Timeout]).unwrap();
+    match ring.setup().to_string().contains("|RESTRICTED(3 opcodes)") {
+        true => Some(ring),
+        false => {
+            eprintln!(
+                "skipped: this kernel cannot restrict a ring ({})",
+                ring.setup()
+            );
+            None
+        }
+    }
+}
+
+#[test]
+fn a_restricted_ring_refuses_an_opcode_outside_its_list() {
+    let Some(mut ring) = timer_only_ring() else {
+        return;
+    };
+    let path = c"/etc/hostname";
+    let open = opcode::OpenAt::new(types::Fd(libc::AT_FDCWD), path.as_ptr()).build();
+    // SAFETY: the path is a static C string; the kernel refuses the entry unread anyway.
+    unsafe { ring.push_counted(open.user_data(token(Op::Timer, 9).encode(Class::Plain))) };
+    let refused = collect(&mut ring, Op::Timer, |f| {
+        f.iter().any(|c| c.token.slot() == 9)
+    });
+    let refused = refused.iter().find(|c| c.token.slot() == 9).unwrap();
+    assert_eq!(refused.result, -libc::EACCES, "OPENAT through the ring");
+    ring.timeout(Duration::from_millis(1), token(Op::Timer, 1));
+    let allowed = wait_for(&mut ring, Op::Timer);
+    assert_eq!(
+        allowed.result,
+        -libc::ETIME,
+        "a timer, which is allowed, runs"
+    );
+}
+
+#[test]
+fn a_restricted_ring_refuses_every_register_operation() {
+    let Some(mut ring) = timer_only_ring() else {
+        return;
+    };
+    let refused = ring.submitter.register_files_sparse(4).unwrap_err();
+    assert_eq!(refused.raw_os_error(), Some(libc::EACCES));
+    let refused = ring.submitter.register_ring_fd().unwrap_err();
+    assert_eq!(refused.raw_os_error(), Some(libc::EACCES));
+}
+
+#[test]
+fn an_unrestricted_ring_says_so() {
+    let Some(ring) = ring::<Vec<u8>>() else {
+        return;
+    };
+    assert!(
+        ring.setup().to_string().ends_with("|UNRESTRICTED"),
+        "{}",
+        ring.setup()
+    );
 }

@@ -21,6 +21,10 @@ pub(crate) struct Features {
     /// Bundle receives (`IORING_RECVSEND_BUNDLE`, 6.10): one completion for as many
     /// provided buffers as the bytes waiting fill.
     pub recv_bundle: bool,
+    /// Set the ring up disabled, to be restricted to its user's operations before it is
+    /// enabled (`IORING_SETUP_R_DISABLED` and `IORING_REGISTER_RESTRICTIONS`, 5.10); see
+    /// [`super::Ring::enable`].
+    pub restrict: bool,
 }
 
 /// The setup flags and features a ring runs with, named as the kernel names them.
@@ -32,6 +36,10 @@ pub(crate) struct Setup {
     min_wait_us: u32,
     direct: bool,
     recv_bundle: bool,
+    /// Set up disabled: [`super::Ring::enable`] is still to come.
+    disabled: bool,
+    /// Restricted to this many opcodes (and no register operation), once enabled.
+    restricted: Option<usize>,
 }
 
 impl Setup {
@@ -67,6 +75,19 @@ impl Setup {
         self.recv_bundle
     }
 
+    pub(super) fn is_disabled(self) -> bool {
+        self.disabled
+    }
+
+    /// Enabled, restricted to `opcodes` opcodes (or not restricted).
+    pub(super) fn enabled(self, opcodes: Option<usize>) -> Setup {
+        Setup {
+            disabled: false,
+            restricted: opcodes,
+            ..self
+        }
+    }
+
     /// Microseconds a wait for completions may take to gather a batch.
     pub(super) fn min_wait_us(self) -> u32 {
         self.min_wait_us
@@ -91,7 +112,10 @@ impl fmt::Display for Setup {
         if self.recv_bundle {
             f.write_str("|RECV_BUNDLE")?;
         }
-        Ok(())
+        match self.restricted {
+            Some(n) => write!(f, "|RESTRICTED({n} opcodes)"),
+            None => f.write_str("|UNRESTRICTED"),
+        }
     }
 }
 
@@ -104,6 +128,8 @@ pub(super) const PLAIN: Setup = Setup {
     min_wait_us: 0,
     direct: false,
     recv_bundle: false,
+    disabled: false,
+    restricted: None,
 };
 
 type Configure = fn(&mut io_uring::Builder);
@@ -122,40 +148,55 @@ const LADDER: [(&str, Configure); 3] = [
 ];
 
 /// `SINGLE_ISSUER|DEFER_TASKRUN` (6.1+), then `COOP_TASKRUN` (5.19+), then plain; each
-/// with a completion queue four times the submission queue, and with `NO_SQARRAY` first
-/// when asked for. Only `EINVAL` (a flag this kernel lacks) moves down; any other error
-/// is the answer.
+/// with a completion queue four times the submission queue, set up disabled (to be
+/// restricted) and with `NO_SQARRAY` first when asked for. Only `EINVAL` (a flag this
+/// kernel lacks) moves down; any other error is the answer.
 pub(super) fn build(sq_entries: u32, features: Features) -> io::Result<(IoUring, Setup)> {
     let mut last = io::Error::from_raw_os_error(libc::EINVAL);
-    let sqarray = [true, false]
-        .into_iter()
-        .filter(|&no| no <= features.no_sqarray);
-    let tries: Vec<_> = LADDER
-        .iter()
-        .flat_map(|rung| sqarray.clone().map(move |no| (rung, no)))
-        .collect();
-    for ((rung, configure), no_sqarray) in tries {
+    for ((name, configure), no_sqarray, disabled) in tries(features) {
         let mut builder = IoUring::builder();
         builder.setup_cqsize(sq_entries.saturating_mul(4));
         configure(&mut builder);
         if no_sqarray {
             builder.setup_no_sqarray();
         }
+        if disabled {
+            builder.setup_r_disabled();
+        }
         match builder.build(sq_entries) {
-            Ok(ring) => {
-                let setup = Setup {
-                    rung,
-                    no_sqarray,
-                    ring_fd: false,
-                    min_wait_us: 0,
-                    direct: false,
-                    recv_bundle: false,
-                };
-                return Ok((ring, setup));
-            }
+            Ok(ring) => return Ok((ring, Setup::new(name, no_sqarray, disabled))),
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = e,
             Err(e) => return Err(e),
         }
     }
     Err(last)
+}
+
+/// The ladder's rungs, each with the optional flags asked for first, then without.
+fn tries(features: Features) -> Vec<((&'static str, Configure), bool, bool)> {
+    let with = |wanted: bool| [true, false].into_iter().filter(move |&on| on <= wanted);
+    let mut all = Vec::new();
+    for rung in LADDER {
+        for no_sqarray in with(features.no_sqarray) {
+            for disabled in with(features.restrict) {
+                all.push((rung, no_sqarray, disabled));
+            }
+        }
+    }
+    all
+}
+
+impl Setup {
+    fn new(rung: &'static str, no_sqarray: bool, disabled: bool) -> Setup {
+        Setup {
+            rung,
+            no_sqarray,
+            ring_fd: false,
+            min_wait_us: 0,
+            direct: false,
+            recv_bundle: false,
+            disabled,
+            restricted: None,
+        }
+    }
 }

@@ -10,9 +10,14 @@ use greeter::BackendChoice;
 
 use super::{WAIT, backend_flag};
 
-/// Flags for a one-worker `greeter` child on `backend`, plus `extra`.
+/// Flags for a one-worker `greeter` child on `backend`, plus `extra` (and the rings not
+/// restricted, in a `uring_unrestricted` test).
 pub fn child_args<'a>(backend: BackendChoice, extra: &[&'a str]) -> Vec<&'a str> {
     let name = backend_flag(backend);
+    let unrestricted: &[&str] = match super::unrestricted() {
+        true => &["--uring-features", "off-restrict"],
+        false => &[],
+    };
     [
         [
             "--listen",
@@ -23,6 +28,7 @@ pub fn child_args<'a>(backend: BackendChoice, extra: &[&'a str]) -> Vec<&'a str>
             name,
         ]
         .as_slice(),
+        unrestricted,
         extra,
     ]
     .concat()

@@ -17,14 +17,19 @@ use greeter::{BackendChoice, Config, ServerHandle};
 /// Generous bound for any single network wait in a test.
 pub const WAIT: Duration = Duration::from_secs(10);
 
-/// Generates `mod uring`, `mod tokio` and (with its feature) `mod tokio_uring`, each with one
-/// test per listed body.
+/// Generates `mod uring`, `mod uring_unrestricted` (the same on rings that are not
+/// restricted, to show restrictions change nothing served), `mod tokio` and (with its
+/// feature) `mod tokio_uring`, each with one test per listed body.
 #[macro_export]
 macro_rules! per_backend {
     ($($name:ident),* $(,)?) => {
         #[cfg(uring)]
         mod uring {
             $( #[test] fn $name() { $crate::support::run(greeter::BackendChoice::Uring, super::$name) } )*
+        }
+        #[cfg(uring)]
+        mod uring_unrestricted {
+            $( #[test] fn $name() { $crate::support::run_unrestricted(super::$name) } )*
         }
         #[cfg(feature = "tokio")]
         mod tokio {
@@ -64,6 +69,22 @@ pub fn run(backend: BackendChoice, body: fn(BackendChoice)) {
     }
 }
 
+thread_local! {
+    /// This test's io_uring servers run on rings that are not restricted.
+    static UNRESTRICTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `body` on io_uring with restrictions off (`--uring-features off-restrict`).
+pub fn run_unrestricted(body: fn(BackendChoice)) {
+    UNRESTRICTED.set(true);
+    run(BackendChoice::Uring, body);
+}
+
+/// Whether this test's io_uring servers are to run unrestricted.
+pub fn unrestricted() -> bool {
+    UNRESTRICTED.get()
+}
+
 /// A server on an ephemeral loopback port with two workers, tweaked by `f`.
 pub fn server_with(backend: BackendChoice, f: impl FnOnce(&mut Config)) -> ServerHandle {
     // Tests hold thousands of sockets; CI shells often start with a soft limit of 1024.
@@ -72,6 +93,7 @@ pub fn server_with(backend: BackendChoice, f: impl FnOnce(&mut Config)) -> Serve
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.backend = backend;
     config.workers = std::num::NonZeroUsize::new(2);
+    config.uring.features.restrict = !unrestricted();
     f(&mut config);
     greeter::start(config).expect("server starts")
 }

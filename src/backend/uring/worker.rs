@@ -19,7 +19,7 @@ use crate::config::UringConfig;
 use crate::metrics::WorkerMetrics;
 use crate::proto::{Action, Answered, CloseReason, Flow, Greeter, Output};
 use crate::uring::{
-    Claim, Completion, Features, Generation, Ring, SendCursor, Setup, Socket, Token,
+    Allow, Claim, Completion, Features, Generation, Ring, SendCursor, Setup, Socket, Token,
 };
 
 /// What a worker is made of, taken from its spec to move onto its thread.
@@ -503,6 +503,7 @@ fn ring_for(parts: &Parts) -> io::Result<Ring<Op>> {
         no_sqarray: f.no_sqarray,
         min_wait_us: f.min_wait_us,
         recv_bundle: f.bundle,
+        restrict: f.restrict,
     };
     let mut ring = Ring::new(u.sq_entries, features).map_err(doing("setting up its ring"))?;
     ring.register_buffers(0, u.recv_buffers, u.recv_buffer_size)
@@ -514,8 +515,20 @@ fn ring_for(parts: &Parts) -> io::Result<Ring<Op>> {
             tracing::debug!("direct descriptors unavailable: {e}");
         }
     }
+    ring.enable(&SERVING)
+        .map_err(doing("restricting and enabling its ring"))?;
     Ok(ring)
 }
+
+/// What a server ring submits; the driver adds its cancels and closes.
+const SERVING: [Allow; 6] = [
+    Allow::Accept,
+    Allow::Recv,
+    Allow::Send,
+    Allow::Timeout,
+    Allow::ReadEventfd,
+    Allow::Shutdown,
+];
 
 /// The peer of an accepted connection (one `getpeername`), for the access log; a direct
 /// descriptor has none to ask.
