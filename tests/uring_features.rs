@@ -116,7 +116,7 @@ fn features_are_named_when_unknown() {
     let err = "ring-fd,turbo".parse::<UringFeatures>().unwrap_err();
     assert_eq!(
         err,
-        "`turbo`: the features are ring-fd, no-sqarray, direct, bundle, min-wait=US"
+        "`turbo`: the features are ring-fd, no-sqarray, direct, bundle, restrict, min-wait=US"
     );
     let err = "min-wait=soon".parse::<UringFeatures>().unwrap_err();
     assert_eq!(err, "`min-wait=soon`: microseconds expected");
