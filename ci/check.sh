@@ -19,6 +19,10 @@ step "default features (io_uring + tokio)"
 cargo clippy --all-targets -- -D warnings
 cargo test
 
+step "the binary's tests again with --sandbox on (GREETER_SANDBOX; in-process servers always run sandboxed)"
+GREETER_SANDBOX=enforce cargo test --test operate --test hardening --test deploy --test systemd \
+  --test cli --test failure --test fallback --test load --test confinement
+
 step "default features with io_uring blocked by seccomp, as Docker's default profile does"
 cargo run --quiet --example without_io_uring -- cargo test
 

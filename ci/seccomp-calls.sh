@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# The system calls greeter makes, found with `strace -f` while the release binary serves
-# every kind of request on each backend (keep-alive, pipelined, a connection per request,
-# POST bodies, the raw protocol, /metrics, the access log, socket activation, shutdown on
-# SIGTERM), falls back from a blocked io_uring, and runs `greeter probe` and `greeter load`.
-#   ci/seccomp-calls.sh           print them, one per line
-#   ci/seccomp-calls.sh --check   fail if deploy/seccomp/greeter.json misses one
+# The system calls greeter makes, found with `strace -f` while the release binary (glibc)
+# and its static musl build serve every kind of request on each backend (keep-alive,
+# pipelined, a connection per request, POST bodies, the raw protocol, /metrics, the access
+# log, socket activation, shutdown on SIGTERM, --sandbox), fall back from a blocked
+# io_uring, and run `greeter probe` and `greeter load`; with the arguments the profile
+# filters on (socket families, ioctl requests, prctl options, clone flags).
+#   ci/seccomp-calls.sh           print them (JSON)
+#   ci/seccomp-calls.sh --check   fail if deploy/seccomp/greeter.json misses a call or an
+#                                 argument seen
 #   ci/seccomp-calls.sh --write   rewrite deploy/seccomp/greeter.json from them
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +17,10 @@ command -v strace >/dev/null || {
   apt-get install -y -qq strace >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq strace >/dev/null; }
 }
 cargo build --release --quiet --bin greeter --example without_io_uring
-bin=$PWD/target/release/greeter
+rustup target add x86_64-unknown-linux-musl >/dev/null 2>&1
+cargo build --release --quiet --bin greeter --target x86_64-unknown-linux-musl
+glibc=$PWD/target/release/greeter
+musl=$PWD/target/x86_64-unknown-linux-musl/release/greeter
 work=$(mktemp -d)
 # On any failure, stop what is still traced (strace ends with its child).
 trap 'for t in "$work"/*.pid; do [ -e "$t" ] && { kill -KILL "$(cat "$t")" 2>/dev/null || true; }; done; rm -rf "$work"' EXIT
@@ -60,12 +66,17 @@ serve() {
 
 raw() { "$bin" load "tcp://127.0.0.1:$1" -c 8 -d 300ms >/dev/null; }
 
-serve uring exercise "$bin" --listen 127.0.0.1:$port --backend uring --workers 2 --access-log
-serve uring-features exercise "$bin" --listen 127.0.0.1:$port --backend uring --workers 2 --uring-features ring-fd,no-sqarray,direct,bundle,min-wait=20
-serve tokio exercise "$bin" --listen 127.0.0.1:$port --backend tokio --workers 2 --access-log --metrics-listen 127.0.0.1:$((port + 1))
-serve raw raw "$bin" --listen 127.0.0.1:$port --backend uring --workers 2 --protocol raw
-# io_uring blocked (as Docker's default profile does): the probe, the warning, tokio.
-serve fallback exercise target/release/examples/without_io_uring "$bin" --listen 127.0.0.1:$port --workers 1
+for bin in "$glibc" "$musl"; do
+  libc=$(basename "$(dirname "$(dirname "$bin")")") # release's parent: target, or the musl triple
+  serve "$libc-uring" exercise "$bin" --listen 127.0.0.1:$port --backend uring --workers 2 --access-log
+  serve "$libc-uring-features" exercise "$bin" --listen 127.0.0.1:$port --backend uring --workers 2 --uring-features ring-fd,no-sqarray,direct,bundle,min-wait=20
+  serve "$libc-tokio" exercise "$bin" --listen 127.0.0.1:$port --backend tokio --workers 2 --access-log --metrics-listen 127.0.0.1:$((port + 1))
+  serve "$libc-raw" raw "$bin" --listen 127.0.0.1:$port --backend uring --workers 2 --protocol raw
+  serve "$libc-sandboxed" exercise "$bin" --listen 127.0.0.1:$port --workers 2 --sandbox
+  # io_uring blocked (as Docker's default profile does): the probe, the warning, tokio.
+  serve "$libc-fallback" exercise target/release/examples/without_io_uring "$bin" --listen 127.0.0.1:$port --workers 1
+done
+bin=$glibc
 # Socket activation and a notification socket (the shell that sets LISTEN_PID is traced
 # too; only what runs after it execs greeter counts).
 python3 - "$bin" "$port" "$work" <<'PY'
@@ -87,33 +98,10 @@ PY
 strace -f -qq -o "$work/probe.trace" "$bin" probe "http://127.0.0.1:1/" >/dev/null 2>&1 || true
 
 # The calls of greeter's processes: from their execve of greeter on, and their threads.
-calls=$(python3 - "$work"/*.trace <<'PY'
-import re, sys
-calls = set()
-for path in sys.argv[1:]:
-    ours = set()
-    for line in open(path):
-        m = re.match(r"(\d+) +(?:<\.\.\. )?([a-z0-9_]+)(?:\(| resumed>)(.*)", line)
-        if not m:
-            continue
-        pid, name, rest = m.groups()
-        if name == "execve" and re.match(r'"[^"]*/greeter"', rest):
-            ours.add(pid)
-        if pid not in ours:
-            continue
-        calls.add(name)
-        child = re.search(r"= (\d+)$", rest.strip())
-        if name in ("clone", "clone3", "fork", "vfork") and child:
-            ours.add(child.group(1))
-print("\n".join(sorted(calls)))
-PY
-)
+python3 ci/seccomp-profile.py --seen "$work"/*.trace >"$work/seen.json"
 case "$mode" in
-  "") printf '%s\n' $calls ;;
-  --check)
-    missing=$(comm -23 <(printf '%s\n' $calls) <(python3 -c 'import json; [print(n) for r in json.load(open("deploy/seccomp/greeter.json"))["syscalls"] if r["action"] == "SCMP_ACT_ALLOW" for n in r["names"]]' | sort -u))
-    if [ -n "$missing" ]; then echo "greeter makes calls deploy/seccomp/greeter.json does not allow:"; echo "$missing"; exit 1; fi
-    echo "seccomp: deploy/seccomp/greeter.json allows all $(wc -w <<<"$calls") calls greeter was seen making" ;;
-  --write) python3 ci/seccomp-profile.py $calls >deploy/seccomp/greeter.json; echo "wrote deploy/seccomp/greeter.json ($(wc -w <<<"$calls") calls seen)" ;;
+  "") cat "$work/seen.json" ;;
+  --check) python3 ci/seccomp-profile.py --check "$work/seen.json" deploy/seccomp/greeter.json ;;
+  --write) python3 ci/seccomp-profile.py --write "$work/seen.json" >deploy/seccomp/greeter.json; echo "wrote deploy/seccomp/greeter.json" ;;
   *) echo "usage: $0 [--check|--write]" >&2; exit 2 ;;
 esac

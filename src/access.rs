@@ -17,6 +17,7 @@ use std::time::{Instant, SystemTime};
 use crate::config::LogFormat;
 use crate::metrics::WorkerMetrics;
 use crate::proto::{Answered, Counter};
+use crate::sandbox::Filter;
 
 /// Lines waiting for the writer; a batch that would go beyond this is dropped.
 const BACKLOG: usize = 8192;
@@ -59,6 +60,7 @@ impl AccessLog {
     pub(crate) fn start(
         format: LogFormat,
         lost: Arc<Counter>,
+        sandbox: Option<Arc<Filter>>,
     ) -> std::io::Result<(AccessLog, JoinHandle<()>)> {
         let (tx, rx) = channel();
         let queued = Arc::new(AtomicUsize::new(0));
@@ -67,6 +69,9 @@ impl AccessLog {
             .name("greeter-access-log".into())
             .spawn(move || {
                 let mut out = Writer::new(std::io::stdout().lock(), &lost);
+                if let Some(Err(e)) = sandbox.map(|s| s.confine()) {
+                    return tracing::error!("the access log's writer cannot be confined: {e}");
+                }
                 write_lines(&rx, &written, format, &mut out)
             })?;
         let log = AccessLog {

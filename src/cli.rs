@@ -184,6 +184,11 @@ pub struct ServeArgs {
     /// Write an access log line per request to standard output, in --log-format.
     #[arg(long, env = "GREETER_ACCESS_LOG")]
     access_log: bool,
+    /// Once serving, confine every thread with greeter's own seccomp filter: no new
+    /// io_uring, no execve, no new threads, no network sockets (Linux). `log` allows and
+    /// logs to the kernel audit log what `enforce` would refuse.
+    #[arg(long, env = "GREETER_SANDBOX", value_enum, num_args = 0..=1, default_missing_value = "enforce", default_value = "off")]
+    sandbox: greeter::Sandbox,
 }
 
 fn power_of_two(s: &str) -> Result<u16, String> {
@@ -209,6 +214,7 @@ impl ServeArgs {
         c.shutdown_timeout = self.shutdown_timeout;
         c.max_connections = self.max_connections;
         c.access_log = self.access_log.then_some(self.log_format);
+        c.sandbox = self.sandbox;
         c
     }
 

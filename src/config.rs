@@ -17,6 +17,20 @@ pub enum LogFormat {
     Json,
 }
 
+/// Whether and how `--sandbox` confines the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[non_exhaustive]
+pub enum Sandbox {
+    /// No filter (the command line's default).
+    #[default]
+    Off,
+    /// Calls outside the list fail with `EPERM` (what `--sandbox` alone means).
+    Enforce,
+    /// Calls outside the list are allowed and logged by the kernel (audit, `journalctl
+    /// -k`): to find what a deployment needs before enforcing.
+    Log,
+}
+
 /// Where `/metrics` is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -151,6 +165,8 @@ pub struct Config {
     pub metrics: Metrics,
     /// An access log on standard output, in this format.
     pub access_log: Option<LogFormat>,
+    /// greeter's own seccomp filter on every thread it runs, once serving (Linux).
+    pub sandbox: Sandbox,
 }
 
 impl Default for Config {
@@ -165,6 +181,7 @@ impl Default for Config {
             uring: UringConfig::default(),
             metrics: Metrics::Here,
             access_log: None,
+            sandbox: Sandbox::Off,
         }
     }
 }

@@ -27,6 +27,33 @@ mod config;
 pub mod load;
 mod metrics;
 mod net;
+#[cfg(target_os = "linux")]
+mod sandbox;
+#[cfg(not(target_os = "linux"))]
+mod sandbox {
+    //! No seccomp here: `--sandbox` is refused, unless left off.
+    use std::{io, sync::Arc};
+
+    /// Never built: there is no filter to install.
+    #[derive(Debug)]
+    pub(crate) enum Filter {}
+
+    impl Filter {
+        pub(crate) fn confine(&self) -> io::Result<()> {
+            match *self {}
+        }
+    }
+
+    pub(crate) fn filter(mode: crate::config::Sandbox) -> io::Result<Option<Arc<Filter>>> {
+        match mode {
+            crate::config::Sandbox::Off => Ok(None),
+            _ => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "--sandbox needs Linux seccomp, which this system does not have; leave it off",
+            )),
+        }
+    }
+}
 pub mod proto;
 mod server;
 #[cfg(uring)]
@@ -34,5 +61,5 @@ mod uring;
 
 pub use backend::StatsSnapshot;
 pub use choice::{Backend, BackendChoice, Resolved, Unsupported, resolve};
-pub use config::{Config, LogFormat, Metrics, UringConfig, UringFeatures};
-pub use server::{ServerHandle, Shutdown, StartError, start, start_inherited};
+pub use config::{Config, LogFormat, Metrics, Sandbox, UringConfig, UringFeatures};
+pub use server::{Confinement, ServerHandle, Shutdown, StartError, start, start_inherited};

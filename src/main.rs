@@ -148,8 +148,15 @@ fn serve(args: ServeArgs, inherited: Option<greeter::activation::Inherited>) -> 
             return ExitCode::FAILURE;
         }
     };
-    if let Err(e) = watch_signals(signals, server.shutdown_trigger()) {
+    let confinement = server.confinement();
+    if let Err(e) = watch_signals(signals, server.shutdown_trigger(), confinement.clone()) {
         eprintln!("greeter: error: cannot start the signal thread: {e}");
+        return ExitCode::FAILURE;
+    }
+    // With --sandbox: every thread is confined from here on (the server's, the signal
+    // thread, this one), so no call outside the filter is possible in the process.
+    if let Err(e) = confinement.confine_caller() {
+        eprintln!("greeter: error: cannot confine the main thread (--sandbox): {e}");
         return ExitCode::FAILURE;
     }
     run_until_stopped(server)
@@ -187,10 +194,18 @@ fn inject_test_fault(server: &greeter::ServerHandle) {
 }
 
 /// First SIGINT/SIGTERM drains gracefully; a second one stops at once.
-fn watch_signals(mut signals: Signals, trigger: greeter::Shutdown) -> std::io::Result<()> {
+fn watch_signals(
+    mut signals: Signals,
+    trigger: greeter::Shutdown,
+    confinement: greeter::Confinement,
+) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("greeter-signals".into())
         .spawn(move || {
+            if let Err(e) = confinement.confine_caller() {
+                tracing::error!("the signal thread cannot be confined (--sandbox): {e}");
+                std::process::exit(1);
+            }
             let mut forever = signals.forever();
             if forever.next().is_some() {
                 tracing::info!(

@@ -11,12 +11,13 @@ use std::time::SystemTime;
 
 use crate::access::AccessLog;
 use crate::activation::Inherited;
-use crate::backend::{self, Alarm, StatsSnapshot, Waker, WorkerHandle, WorkerSpec};
+use crate::backend::{self, Oversight, StatsSnapshot, Waker, WorkerHandle, WorkerSpec};
 use crate::choice::{self, Backend, Unsupported};
 use crate::config::{Config, Metrics};
 use crate::metrics::{Build, Registry};
 use crate::net;
 use crate::proto::{Exposition, Greeter, Protocol, Site};
+use crate::sandbox;
 
 /// Connections the admin listener (`--metrics-listen`) holds at most.
 const ADMIN_CONNECTIONS: usize = 64;
@@ -40,6 +41,9 @@ pub enum StartError {
     /// A worker could not be set up (its ring, runtime or listener), or the access log
     /// writer could not start.
     Worker(io::Error),
+    /// `--sandbox` cannot be applied here (no seccomp, an architecture it has no filter
+    /// for).
+    Sandbox(io::Error),
 }
 
 impl fmt::Display for StartError {
@@ -54,6 +58,7 @@ impl fmt::Display for StartError {
             }
             StartError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
             StartError::Worker(e) => write!(f, "cannot start a worker: {e}"),
+            StartError::Sandbox(e) => write!(f, "cannot confine the server: {e}"),
         }
     }
 }
@@ -71,6 +76,23 @@ pub struct ServerHandle {
     registry: Arc<Registry>,
     /// The access log's writer, joined after the workers so their last lines are written.
     access_writer: Option<JoinHandle<()>>,
+    /// The seccomp filter the server's threads installed (`--sandbox`).
+    sandbox: Option<Arc<sandbox::Filter>>,
+}
+
+/// The seccomp filter a server's threads run under (`--sandbox`); cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Confinement(Option<Arc<sandbox::Filter>>);
+
+impl Confinement {
+    /// Confines the calling thread as the server's own threads are (and the threads it
+    /// starts afterwards, which inherit the filter). Without `--sandbox`, does nothing.
+    pub fn confine_caller(&self) -> io::Result<()> {
+        match &self.0 {
+            Some(filter) => filter.confine(),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Starts a graceful shutdown from anywhere (a signal thread, say); cheap to clone.
@@ -92,8 +114,8 @@ struct Common<'a> {
     workers: usize,
     registry: &'a Arc<Registry>,
     access_log: Option<AccessLog>,
-    /// Raised by a worker that fails: stops them all.
-    alarm: Arc<Alarm>,
+    /// Raised by a worker that fails (stops them all); the sandbox each thread installs.
+    oversight: Oversight,
 }
 
 /// Starts a server as `config` says; returns once every worker is ready to accept.
@@ -126,18 +148,19 @@ pub fn start_inherited(
 
 fn launch(config: Config, workers: usize, bound: Bound) -> Result<ServerHandle, StartError> {
     let backend = resolve_backend(&config)?;
+    let sandbox = sandbox::filter(config.sandbox).map_err(StartError::Sandbox)?;
     let registry = Arc::new(Registry::new(workers, bound.admin.is_some()));
-    if config.metrics != Metrics::Off {
-        registry.sample_process();
-    }
-    let (access_log, access_writer) = start_access_log(&config, &registry)?;
+    let (access_log, access_writer) = start_helpers(&config, &registry, &sandbox)?;
     let common = Common {
         backend,
         config: &config,
         workers,
         registry: &registry,
         access_log,
-        alarm: Arc::default(),
+        oversight: Oversight {
+            sandbox: sandbox.clone(),
+            ..Oversight::default()
+        },
     };
     let limit = connection_limit(&config, workers);
     let mut workers = start_workers(&common, &bound.listeners, limit)?;
@@ -147,7 +170,7 @@ fn launch(config: Config, workers: usize, bound: Bound) -> Result<ServerHandle, 
     };
     record_build(&registry, backend, &workers.setup);
     let wakers = Arc::new(workers.wakers);
-    common.alarm.arm(Arc::clone(&wakers));
+    common.oversight.alarm.arm(Arc::clone(&wakers));
     drop(common); // its end of the access log: the workers hold theirs
     let handle = ServerHandle {
         addr: bound.addr,
@@ -158,20 +181,28 @@ fn launch(config: Config, workers: usize, bound: Bound) -> Result<ServerHandle, 
         trigger: Shutdown(wakers),
         registry,
         access_writer,
+        sandbox,
     };
     log_start(&handle, &config, limit, bound.inherited.as_deref());
     Ok(handle)
 }
 
-/// The access log's writer, if one is asked for: each worker's end, and its thread.
-fn start_access_log(
+/// The threads beside the workers: the process metrics' sampler (when metrics are
+/// served), and the access log's writer if one is asked for (each worker's end of it, and
+/// its thread). Each confines itself with `sandbox`.
+fn start_helpers(
     config: &Config,
-    registry: &Registry,
+    registry: &Arc<Registry>,
+    sandbox: &Option<Arc<sandbox::Filter>>,
 ) -> Result<(Option<AccessLog>, Option<JoinHandle<()>>), StartError> {
+    if config.metrics != Metrics::Off {
+        registry.sample_process(sandbox.clone());
+    }
     let lost = Arc::clone(&registry.access_log_lost);
+    let sandbox = sandbox.clone();
     let access_log = config
         .access_log
-        .map(|format| AccessLog::start(format, lost));
+        .map(|format| AccessLog::start(format, lost, sandbox));
     Ok(access_log.transpose().map_err(StartError::Worker)?.unzip())
 }
 
@@ -379,7 +410,7 @@ fn spawn(
         metrics: c.registry.worker(index),
         access_log: c.access_log.clone(),
         max_connections,
-        alarm: Arc::clone(&c.alarm),
+        oversight: c.oversight.clone(),
     };
     match c.backend {
         #[cfg(uring)]
@@ -474,6 +505,12 @@ impl ServerHandle {
     /// Returns at once; [`ServerHandle::join`] waits for the end.
     pub fn shutdown(&self) {
         self.trigger.shutdown();
+    }
+
+    /// The server's seccomp filter (`--sandbox`), for threads of the caller's to confine
+    /// themselves with: the binary's main and signal threads do, once serving.
+    pub fn confinement(&self) -> Confinement {
+        Confinement(self.sandbox.clone())
     }
 
     /// Makes worker `index` fail as a broken worker would (its listener and connections

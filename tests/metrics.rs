@@ -111,7 +111,10 @@ fn known_traffic_shows_exactly_those_counts(backend: BackendChoice) {
         ("version", env!("CARGO_PKG_VERSION")),
         ("backend", backend_label.as_str()),
         ("ring_flags", if uring { server.setup() } else { "" }),
-        ("ring_restricted_opcodes", if uring { restricted } else { "" }),
+        (
+            "ring_restricted_opcodes",
+            if uring { restricted } else { "" },
+        ),
     ];
     assert_eq!(value(&s, "greeter_build_info", &build), Some(1.0));
     assert_eq!(value(&s, "greeter_workers", &[]), Some(1.0));

@@ -22,6 +22,7 @@ use crate::access::AccessLog;
 use crate::config::Config;
 use crate::metrics::WorkerMetrics;
 use crate::proto::{Greeter, Timeouts};
+use crate::sandbox::Filter;
 
 /// A few counters summed over workers, for tests and library users; the full set is
 /// the `/metrics` exposition.
@@ -133,26 +134,50 @@ pub(crate) struct WorkerSpec<'a> {
     pub metrics: Arc<WorkerMetrics>,
     pub access_log: Option<AccessLog>,
     pub max_connections: usize,
-    /// Raised if the worker fails.
+    /// Raises the alarm if the worker fails; confines it once set up.
+    pub oversight: Oversight,
+}
+
+/// What watches over a server thread: the alarm it raises if it fails, and the seccomp
+/// filter it installs on itself once set up (with `--sandbox`).
+#[derive(Clone, Default)]
+pub(crate) struct Oversight {
     pub alarm: Arc<Alarm>,
+    pub sandbox: Option<Arc<Filter>>,
+}
+
+impl Oversight {
+    /// Confines the calling thread, if there is a sandbox.
+    pub(crate) fn confine(&self) -> io::Result<()> {
+        match &self.sandbox {
+            Some(filter) => filter.confine().map_err(doing("confining it (--sandbox)")),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Runs `setup` and then `run` on a new thread named `name`, returning once `setup` is
 /// done: its error, or the thread and the description `setup` gave (for the log line).
-/// Set-up failures are thereby reported by `start`, not later by `join`. A worker that
-/// fails once serving (an error or a panic) says why at ERROR and raises the `alarm`.
+/// Set-up failures are thereby reported by `start`, not later by `join`. Between the two
+/// the thread confines itself (its ring is enabled, its listener registered by then). A
+/// worker that fails once serving (an error or a panic) says why at ERROR and raises the
+/// alarm.
 pub(crate) fn start_worker<T>(
     name: String,
-    alarm: Arc<Alarm>,
+    oversight: Oversight,
     setup: impl FnOnce() -> io::Result<(T, String)> + Send + 'static,
     run: impl FnOnce(T) -> io::Result<()> + Send + 'static,
 ) -> io::Result<(JoinHandle<io::Result<()>>, String)> {
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let thread_name = name.clone();
+    let setup = move || {
+        let ready = setup()?;
+        oversight.confine().map(|()| (ready, oversight.alarm))
+    };
     let thread = std::thread::Builder::new()
         .name(thread_name)
         .spawn(move || match setup() {
-            Ok((state, description)) => {
+            Ok(((state, description), alarm)) => {
                 let _ = ready_tx.send(Ok(description));
                 serve_or_alarm(&name, &alarm, || run(state))
             }

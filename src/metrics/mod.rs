@@ -14,13 +14,19 @@ mod process {
     }
 
     impl Sampled {
-        pub(super) fn start<T>(_: &std::sync::Arc<T>, _: fn(&T) -> &Sampled) {}
+        pub(crate) fn start<T>(
+            _: &std::sync::Arc<T>,
+            _: fn(&T) -> &Sampled,
+            _: Option<std::sync::Arc<crate::sandbox::Filter>>,
+        ) {
+        }
     }
 }
 
 use std::sync::{Arc, OnceLock};
 
 use crate::proto::{CloseReason, Counter, Exposition, Tally};
+use crate::sandbox::Filter;
 
 /// Why accepting paused, as the `cause` label says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,8 +144,8 @@ impl Registry {
 
     /// Samples the `process_*` figures once a second from now on, on a thread of their
     /// own, for as long as the registry lives (only when metrics are served).
-    pub(crate) fn sample_process(self: &Arc<Self>) {
-        process::Sampled::start(self, |r| &r.process);
+    pub(crate) fn sample_process(self: &Arc<Self>, sandbox: Option<Arc<Filter>>) {
+        process::Sampled::start(self, |r| &r.process, sandbox);
     }
 
     /// The counters of the worker at `index` (the admin worker comes last).

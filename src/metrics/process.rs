@@ -7,6 +7,8 @@
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::sandbox::Filter;
+
 /// How often the figures are read.
 const EVERY: Duration = Duration::from_secs(1);
 
@@ -36,12 +38,19 @@ impl Sampled {
     /// A first sample now, then one a second on a thread of its own for as long as
     /// `owner` lives (the thread holds only a weak reference, and sees it gone within a
     /// second).
-    pub(super) fn start<T: Send + Sync + 'static>(owner: &Arc<T>, get: fn(&T) -> &Sampled) {
+    pub(super) fn start<T: Send + Sync + 'static>(
+        owner: &Arc<T>,
+        get: fn(&T) -> &Sampled,
+        sandbox: Option<Arc<Filter>>,
+    ) {
         get(owner).refresh();
         let weak: Weak<T> = Arc::downgrade(owner);
         let spawned = std::thread::Builder::new()
             .name("greeter-metrics".into())
             .spawn(move || {
+                if let Some(Err(e)) = sandbox.map(|s| s.confine()) {
+                    return tracing::error!("the metrics sampler cannot be confined: {e}");
+                }
                 while let Some(owner) = weak.upgrade() {
                     get(&owner).refresh();
                     drop(owner);

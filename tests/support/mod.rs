@@ -94,6 +94,11 @@ pub fn server_with(backend: BackendChoice, f: impl FnOnce(&mut Config)) -> Serve
     config.backend = backend;
     config.workers = std::num::NonZeroUsize::new(2);
     config.uring.features.restrict = !unrestricted();
+    // Every in-process server runs sandboxed (only its own threads are confined).
+    #[cfg(target_os = "linux")]
+    {
+        config.sandbox = greeter::Sandbox::Enforce;
+    }
     f(&mut config);
     greeter::start(config).expect("server starts")
 }

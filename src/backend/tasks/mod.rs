@@ -16,7 +16,7 @@ use std::time::SystemTime;
 
 use tokio::sync::watch;
 
-use super::{Alarm, Fault, Spares, Waker, WorkerSpec, tick_for};
+use super::{Fault, Oversight, Spares, Waker, WorkerSpec, tick_for};
 use crate::access::AccessLog;
 use crate::metrics::WorkerMetrics;
 use crate::proto::Greeter;
@@ -40,14 +40,14 @@ pub(crate) struct Shared {
 }
 
 /// A task-per-connection worker's spec, taken apart: its name and listener, what its
-/// thread serves with, the waker that stops it, the alarm it raises if it fails, and the
+/// thread serves with, the waker that stops it, what oversees its thread, and the
 /// config (for backend knobs).
 pub(crate) struct Taken<'a> {
     pub name: String,
     pub listener: socket2::Socket,
     pub parts: Parts,
     pub waker: Waker,
-    pub alarm: Arc<Alarm>,
+    pub oversight: Oversight,
     #[cfg_attr(not(tokio_uring), allow(dead_code))]
     pub config: &'a crate::config::Config,
 }
@@ -72,7 +72,7 @@ impl<'a> From<WorkerSpec<'a>> for Taken<'a> {
             listener: spec.listener,
             parts,
             waker,
-            alarm: spec.alarm,
+            oversight: spec.oversight,
             config: spec.config,
         }
     }

@@ -23,7 +23,7 @@ pub(crate) fn spawn(spec: WorkerSpec<'_>) -> io::Result<WorkerHandle> {
         listener,
         parts,
         waker,
-        alarm,
+        oversight,
         ..
     } = Taken::from(spec);
     listener
@@ -44,7 +44,7 @@ pub(crate) fn spawn(spec: WorkerSpec<'_>) -> io::Result<WorkerHandle> {
         let serve = parts.serve(listener, conn::run);
         tokio::task::LocalSet::new().block_on(&runtime, serve)
     };
-    let (thread, setup) = start_worker(format!("greeter-tokio-{name}"), alarm, setup, run)?;
+    let (thread, setup) = start_worker(format!("greeter-tokio-{name}"), oversight, setup, run)?;
     Ok(WorkerHandle {
         thread,
         waker,

@@ -34,7 +34,7 @@ pub(crate) fn spawn(spec: WorkerSpec<'_>) -> io::Result<WorkerHandle> {
         listener,
         parts,
         waker,
-        alarm,
+        oversight,
         config,
     } = Taken::from(spec);
     let entries = config.uring.sq_entries;
@@ -55,7 +55,7 @@ pub(crate) fn spawn(spec: WorkerSpec<'_>) -> io::Result<WorkerHandle> {
         })
     };
     let name = format!("greeter-tokio-uring-{name}");
-    let (thread, setup) = start_worker(name, alarm, setup, run)?;
+    let (thread, setup) = start_worker(name, oversight, setup, run)?;
     Ok(WorkerHandle {
         thread,
         waker,

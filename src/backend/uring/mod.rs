@@ -42,14 +42,14 @@ pub(crate) fn spawn(spec: WorkerSpec<'_>) -> io::Result<WorkerHandle> {
         let _ = std::io::Write::write(&mut &file, &1u64.to_ne_bytes());
     });
     let name = format!("greeter-uring-{}", spec.name);
-    let alarm = std::sync::Arc::clone(&spec.alarm);
+    let oversight = spec.oversight.clone();
     let parts = worker::Parts::from(spec);
     let setup = move || {
         let worker = worker::Worker::new(parts, (wake, fault))?;
         let setup = worker.setup().to_string();
         Ok((worker, setup))
     };
-    let (thread, setup) = start_worker(name, alarm, setup, worker::Worker::run)?;
+    let (thread, setup) = start_worker(name, oversight, setup, worker::Worker::run)?;
     Ok(WorkerHandle {
         thread,
         waker,
