@@ -58,15 +58,12 @@ fn the_binary_confines_every_thread_of_its_process(backend: BackendChoice) {
     let mut c = connect(addr);
     c.write_all(GET.repeat(3).as_bytes()).unwrap();
     assert_eq!(read_responses(&mut c, 3), hello().repeat(3));
-    let all = threads(g.pid());
-    assert!(
-        all.len() >= 4,
-        "main, signals, a worker, the writer: {all:?}"
-    );
-    assert!(
-        all.iter().all(|(_, mode)| *mode == 2),
-        "every thread: {all:?}"
-    );
+    // Each thread confines itself once set up: the main one just after the start-up line.
+    let pid = g.pid();
+    eventually("every thread of the process is confined", || {
+        let all = threads(pid);
+        all.len() >= 4 && all.iter().all(|(_, mode)| *mode == 2)
+    });
     g.signal("TERM");
     assert!(g.wait().success(), "a clean exit, confined: {:#?}", g.log);
 }
@@ -77,7 +74,10 @@ fn log_mode_serves_and_only_logs(backend: BackendChoice) {
     let mut c = connect(g.address());
     c.write_all(GET.as_bytes()).unwrap();
     assert_eq!(read_response(&mut c), hello());
-    assert!(threads(g.pid()).iter().all(|(_, mode)| *mode == 2));
+    let pid = g.pid();
+    eventually("every thread of the process is confined", || {
+        threads(pid).iter().all(|(_, mode)| *mode == 2)
+    });
 }
 
 per_backend!(

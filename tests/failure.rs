@@ -23,18 +23,32 @@ fn answer_or_close(c: &mut TcpStream) -> Option<String> {
     (!raw.is_empty()).then(|| normalize(&raw))
 }
 
+/// Connections each serving worker accepted so far.
+fn accepted_by(server: &greeter::ServerHandle) -> Vec<u64> {
+    let metrics = server.metrics();
+    let counts = metrics
+        .lines()
+        .filter(|l| l.starts_with("greeter_connections_accepted_total{worker=\""))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse().ok());
+    counts.collect()
+}
+
 fn a_failed_worker_drains_the_others_and_join_reports_it(backend: BackendChoice) {
     let server = server(backend); // two workers
     let addr = server.local_addr();
-    // Connections on both workers, each in the middle of a `/healthz` request.
-    let mut conns: Vec<TcpStream> = (0..24).map(|_| connect(addr)).collect();
-    for c in &mut conns {
+    // Connections on both workers, each in the middle of a `/healthz` request. Workers
+    // sharing one listener (where SO_REUSEPORT does not balance) take turns unevenly: open
+    // more until each has some.
+    let mut conns: Vec<TcpStream> = Vec::new();
+    while conns.len() < 400 && (conns.len() < 24 || accepted_by(&server).contains(&0)) {
+        let mut c = connect(addr);
         c.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n")
             .unwrap();
+        conns.push(c);
+        eventually("the connection is accepted", || {
+            server.stats().accepted == conns.len() as u64
+        });
     }
-    eventually("every connection is accepted", || {
-        server.stats().accepted == conns.len() as u64
-    });
     server.inject_fault(0);
     std::thread::sleep(std::time::Duration::from_millis(200));
     let (mut unhealthy, mut dropped) = (0, 0);
