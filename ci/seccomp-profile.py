@@ -61,6 +61,9 @@ PRCTL_OPTIONS = {
     "PR_GET_NO_NEW_PRIVS": 39,
     "PR_SET_VMA": 0x53564D41,
 }
+# Address families greeter uses by design, whether a trace saw them or not: IPv4, IPv6
+# (a dual-stack `[::]` listener), and Unix datagrams (systemd's notification socket).
+FAMILIES = ["AF_INET", "AF_INET6", "AF_UNIX"]
 # clone flags that make a new namespace (Docker's default profile refuses the same).
 NAMESPACE_FLAGS = 0x7E020000  # NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
 FILTERED = {"socket", "ioctl", "prctl", "clone", "clone3"}
@@ -73,16 +76,17 @@ def seen(paths):
     for path in paths:
         ours = set()
         for line in open(path):
-            m = re.match(r"(\d+) +(?:<\.\.\. )?([a-z0-9_]+)(?:\(| resumed>)(.*)", line)
+            m = re.match(r"(\d+) +(?:<\.\.\. )?([a-z0-9_]+)(\(| resumed>)(.*)", line)
             if not m:
                 continue
-            pid, name, rest = m.groups()
+            pid, name, opening, rest = m.groups()
             if name == "execve" and re.match(r'"[^"]*/greeter"', rest):
                 ours.add(pid)
             if pid not in ours:
                 continue
             calls.add(name)
-            argument(name, rest, args)
+            if opening == "(":  # a resumed call's arguments were on its first line
+                argument(name, rest, args)
             child = re.search(r"= (\d+)$", rest.strip())
             if name in ("clone", "clone3", "fork", "vfork") and child:
                 ours.add(child.group(1))
@@ -126,7 +130,7 @@ def profile(seen):
     # clone without a namespace flag; clone3 is refused so the C library uses clone.
     rules.append(rule(["clone"], args=[on(0, NAMESPACE_FLAGS, "SCMP_CMP_MASKED_EQ", 0)]))
     rules.append(rule(["clone3"], "SCMP_ACT_ERRNO", errnoRet=38))
-    for family in seen["args"]["socket"]:
+    for family in sorted(set(seen["args"]["socket"]) | set(FAMILIES)):
         rules.append(rule(["socket"], args=[on(0, number(SOCKET_FAMILIES, family))]))
     for request in seen["args"]["ioctl"]:
         rules.append(rule(["ioctl"], args=[on(1, number(IOCTL_REQUESTS, request))]))
