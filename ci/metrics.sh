@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The /metrics exposition checked by Prometheus's own linter: promtool (Debian package
 # `prometheus`, installed by this script) on the output of a server that has seen traffic
-# of every kind, on each backend.
+# of every kind, on each backend. Then the alert rules (deploy/prometheus/): promtool checks
+# and unit-tests them, and each backend's real greeter_build_info must carry the labels
+# the rules select on.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v promtool >/dev/null; then
@@ -23,3 +25,11 @@ for backend in uring tokio; do
   promtool check metrics < target/metrics-$backend.txt
   echo "promtool check metrics: ok on $backend ($(grep -c '^greeter_' target/metrics-$backend.txt) greeter samples)"
 done
+promtool check rules deploy/prometheus/greeter-rules.yaml
+promtool test rules deploy/prometheus/greeter-rules.test.yaml
+# What GreeterNotOnIoUring and GreeterRingUnrestricted select on, as greeter exposes it.
+grep -q '^greeter_build_info{.*backend="io_uring".*ring_restricted_opcodes="8"[,}].* 1$' target/metrics-uring.txt ||
+  { grep greeter_build_info target/metrics-uring.txt; echo "io_uring's build info lacks the labels the rules use" >&2; exit 1; }
+grep -q '^greeter_build_info{.*backend="tokio".*ring_restricted_opcodes=""[,}].* 1$' target/metrics-tokio.txt ||
+  { grep greeter_build_info target/metrics-tokio.txt; echo "tokio's build info lacks the labels the rules use" >&2; exit 1; }
+echo "alert rules: checked, unit-tested, and their labels are greeter's"

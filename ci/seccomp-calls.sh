@@ -102,6 +102,10 @@ python3 ci/seccomp-profile.py --seen "$work"/*.trace >"$work/seen.json"
 case "$mode" in
   "") cat "$work/seen.json" ;;
   --check) python3 ci/seccomp-profile.py --check "$work/seen.json" deploy/seccomp/greeter.json ;;
-  --write) python3 ci/seccomp-profile.py --write "$work/seen.json" >deploy/seccomp/greeter.json; echo "wrote deploy/seccomp/greeter.json" ;;
+  --write)
+    python3 ci/seccomp-profile.py --write "$work/seen.json" >deploy/seccomp/greeter.json
+    python3 ci/seccomp-profile.py --spo deploy/seccomp/greeter.json \
+      >deploy/k8s/components/seccomp-operator/seccompprofile.yaml
+    echo "wrote deploy/seccomp/greeter.json and its SeccompProfile copy" ;;
   *) echo "usage: $0 [--check|--write]" >&2; exit 2 ;;
 esac

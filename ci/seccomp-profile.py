@@ -5,6 +5,8 @@
                                             arguments the profile filters on (JSON)
   seccomp-profile.py --write SEEN           the profile allowing exactly that
   seccomp-profile.py --check SEEN PROFILE   fail if PROFILE misses a call or an argument
+  seccomp-profile.py --spo PROFILE          PROFILE as a Security Profiles Operator
+                                            SeccompProfile (YAML), for Kubernetes
 
 The profile allows the calls seen, io_uring's three, a few on rare paths (RARE), and what
 a container runtime calls before greeter runs (RUNTIME). Four calls are allowed only with
@@ -161,6 +163,59 @@ def check(seen, prof):
           f"prctl {seen['args']['prctl']}")
 
 
+SPO_HEADER = """\
+# Generated from deploy/seccomp/greeter.json by `ci/seccomp-profile.py --spo` (ci/k8s.sh
+# fails when they differ): the same profile, installed on every node by the Security
+# Profiles Operator as operator/greeter.json (SPO >= 0.9, where profiles are
+# cluster-scoped). SPO has no defaultErrnoRet: the runtime's default for SCMP_ACT_ERRNO
+# is EPERM, which is what the profile says.
+"""
+
+
+def spo(prof):
+    """The profile as an SPO SeccompProfile: the OCI fields keep their names."""
+    if prof.get("defaultErrnoRet", 1) != 1:
+        sys.exit("seccomp-profile.py: SPO cannot express a default errno other than EPERM")
+    spec = {k: prof[k] for k in ("defaultAction", "architectures", "syscalls")}
+    doc = {
+        "apiVersion": "security-profiles-operator.x-k8s.io/v1beta1",
+        "kind": "SeccompProfile",
+        "metadata": {"name": "greeter", "labels": {"app.kubernetes.io/name": "greeter"}},
+        "spec": spec,
+    }
+    return SPO_HEADER + "".join(yaml_lines(doc, 0))
+
+
+def yaml_lines(value, indent):
+    """Block-style YAML; a short list of scalars in flow style."""
+    pad = " " * indent
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(item, (dict, list)) and not short(item):
+                yield f"{pad}{key}:\n"
+                yield from yaml_lines(item, indent + 2)
+            elif isinstance(item, list):
+                yield f"{pad}{key}: [{', '.join(map(scalar, item))}]\n"
+            else:
+                yield f"{pad}{key}: {scalar(item)}\n"
+    else:
+        for item in value:
+            lines = list(yaml_lines(item, indent + 2)) if isinstance(item, dict) else [scalar(item) + "\n"]
+            yield f"{pad}- {lines[0].lstrip()}"
+            yield from lines[1:]
+
+
+def short(item):
+    return isinstance(item, list) and len(item) <= 2 and all(not isinstance(i, (dict, list)) for i in item)
+
+
+def scalar(item):
+    """A string plain where YAML reads it back as the same string, quoted otherwise."""
+    if isinstance(item, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_./-]*", item):
+        return item
+    return json.dumps(item)
+
+
 if __name__ == "__main__":
     mode, rest = sys.argv[1], sys.argv[2:]
     if mode == "--seen":
@@ -168,6 +223,8 @@ if __name__ == "__main__":
     elif mode == "--write":
         json.dump(profile(json.load(open(rest[0]))), sys.stdout, indent=2)
         print()
+    elif mode == "--spo":
+        sys.stdout.write(spo(json.load(open(rest[0]))))
     elif mode == "--check":
         check(json.load(open(rest[0])), json.load(open(rest[1])))
     else:

@@ -169,7 +169,8 @@ pub struct ServeArgs {
     #[arg(long, env = "GREETER_SQ_ENTRIES", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(8..=32768))]
     sq_entries: u32,
     /// io_uring: newer kernel features, comma-separated: `ring-fd`, `no-sqarray`, `direct`,
-    /// `bundle` (on by default), `min-wait=US`; `off-NAME` turns one off (`off-bundle`).
+    /// `bundle` and `restrict` (both on by default), `min-wait=US`; `off-NAME` turns one off
+    /// (`off-bundle`; `off-restrict` only to measure what the opcode allowlist costs).
     #[arg(long, env = "GREETER_URING_FEATURES", default_value = "")]
     uring_features: greeter::UringFeatures,
     /// Serve /metrics on this address instead of the main one (an admin port).

@@ -31,6 +31,17 @@ pub enum Sandbox {
     Log,
 }
 
+impl Sandbox {
+    /// The mode's name, as `--sandbox` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sandbox::Off => "off",
+            Sandbox::Enforce => "enforce",
+            Sandbox::Log => "log",
+        }
+    }
+}
+
 /// Where `/metrics` is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]

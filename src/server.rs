@@ -13,7 +13,7 @@ use crate::access::AccessLog;
 use crate::activation::Inherited;
 use crate::backend::{self, Oversight, StatsSnapshot, Waker, WorkerHandle, WorkerSpec};
 use crate::choice::{self, Backend, Unsupported};
-use crate::config::{Config, Metrics};
+use crate::config::{Config, Metrics, Sandbox};
 use crate::metrics::{Build, Registry};
 use crate::net;
 use crate::proto::{Exposition, Greeter, Protocol, Site};
@@ -168,7 +168,7 @@ fn launch(config: Config, workers: usize, bound: Bound) -> Result<ServerHandle, 
         Some((listener, addr)) => Some(start_admin(&common, listener, addr, &mut workers)?),
         None => None,
     };
-    record_build(&registry, backend, &workers.setup);
+    record_build(&registry, backend, &workers.setup, config.sandbox);
     let wakers = Arc::new(workers.wakers);
     common.oversight.alarm.arm(Arc::clone(&wakers));
     drop(common); // its end of the access log: the workers hold theirs
@@ -258,7 +258,7 @@ fn adopt(config: &mut Config, inherited: Inherited) -> Result<Bound, StartError>
 }
 
 /// What `greeter_build_info` reports: the backend, and the ring flags on io_uring.
-fn record_build(registry: &Registry, backend: Backend, setup: &str) {
+fn record_build(registry: &Registry, backend: Backend, setup: &str, sandbox: Sandbox) {
     let ring_flags = match backend.is_uring() {
         true => setup.to_owned(),
         false => String::new(),
@@ -276,6 +276,7 @@ fn record_build(registry: &Registry, backend: Backend, setup: &str) {
         backend: backend.to_string(),
         ring_flags,
         restricted_opcodes,
+        sandbox: sandbox.name(),
     });
 }
 
@@ -433,6 +434,10 @@ fn log_start(handle: &ServerHandle, config: &Config, limit: usize, inherited: Op
         _ => String::new(),
     };
     let workers = handle.registry.serving_workers();
+    let sandbox = match config.sandbox {
+        Sandbox::Off => String::new(),
+        mode => format!("; sandboxed (seccomp, {})", mode.name()),
+    };
     let source = inherited.map_or_else(String::new, |names| {
         format!(" on inherited socket(s) LISTEN_FDNAMES={names}")
     });
@@ -442,7 +447,8 @@ fn log_start(handle: &ServerHandle, config: &Config, limit: usize, inherited: Op
         workers,
         address = %handle.addr,
         max_connections = limit,
-        "greeter serving {scheme}://{}/{source} on {} ({}), {workers} worker(s), up to {limit} connections each{metrics}",
+        sandbox = %config.sandbox.name(),
+        "greeter serving {scheme}://{}/{source} on {} ({}), {workers} worker(s), up to {limit} connections each{metrics}{sandbox}",
         handle.addr,
         handle.backend,
         handle.setup,

@@ -115,6 +115,7 @@ fn known_traffic_shows_exactly_those_counts(backend: BackendChoice) {
             "ring_restricted_opcodes",
             if uring { restricted } else { "" },
         ),
+        ("sandbox", "enforce"), // every in-process test server runs sandboxed
     ];
     assert_eq!(value(&s, "greeter_build_info", &build), Some(1.0));
     assert_eq!(value(&s, "greeter_workers", &[]), Some(1.0));

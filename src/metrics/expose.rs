@@ -218,16 +218,17 @@ fn build(r: &Registry, out: &mut Vec<u8>) {
         out,
         name,
         Kind::Gauge,
-        "What greeter runs: version, backend, io_uring setup flags (always 1).",
+        "What greeter runs: version, backend, io_uring setup flags, --sandbox mode (always 1).",
     );
-    let (backend, flags, restricted) = r.build.get().map_or(("", "", ""), |b| {
-        (&b.backend, &b.ring_flags, &b.restricted_opcodes)
+    let (backend, flags, restricted, sandbox) = r.build.get().map_or(("", "", "", ""), |b| {
+        (&b.backend, &b.ring_flags, &b.restricted_opcodes, b.sandbox)
     });
     let labels = [
         ("version", env!("CARGO_PKG_VERSION")),
         ("backend", backend),
         ("ring_flags", flags),
         ("ring_restricted_opcodes", restricted),
+        ("sandbox", sandbox),
     ];
     sample(out, name, &labels, 1);
     single(

@@ -115,6 +115,8 @@ pub(crate) struct Build {
     /// Opcodes an io_uring worker's ring is restricted to: a number, `0` for an
     /// unrestricted ring, empty on other backends.
     pub restricted_opcodes: String,
+    /// The `--sandbox` mode: `off`, `enforce` or `log`.
+    pub sandbox: &'static str,
 }
 
 /// Every worker's counters, by their `worker` label, and the build facts.
