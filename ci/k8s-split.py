@@ -20,6 +20,7 @@ def split(rendered, core):
 
 
 def by_kind(path):
+    """The resources by kind (the last of a kind: the checks look at one of each)."""
     return {d["kind"]: d for d in yaml.safe_load_all(open(path)) if d}
 
 
@@ -36,6 +37,11 @@ def check(operator, everything):
     monitoring = by_kind(everything)
     assert monitoring["PrometheusRule"]["spec"]["groups"] == rules["groups"], "PrometheusRule != greeter-rules.yaml"
     assert monitoring["ServiceMonitor"]["spec"]["endpoints"][0]["path"] == "/metrics"
+    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    assert env["GREETER_METRICS_LISTEN"] == "[::]:9090", "metrics must be on the admin port"
+    assert env["GREETER_LISTEN"].startswith("[::]:"), "dual stack"
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert pod["containers"][0][probe]["httpGet"]["port"] == "admin", probe
 
 
 if __name__ == "__main__":

@@ -35,11 +35,11 @@ expect() {
   echo "k8s: $1: $2"
 }
 
-validate deploy/k8s/base/{deployment,service,hpa,pdb}.yaml
+validate deploy/k8s/base/{deployment,service,admin-service,hpa,pdb}.yaml
 expect "deploy/k8s/base" "$(render deploy/k8s/base base)" \
-  "Deployment HorizontalPodAutoscaler PodDisruptionBudget Service "
+  "Deployment HorizontalPodAutoscaler PodDisruptionBudget Service Service "
 expect "deploy/k8s" "$(render deploy/k8s operator)" \
-  "Deployment HorizontalPodAutoscaler PodDisruptionBudget SeccompProfile Service "
+  "Deployment HorizontalPodAutoscaler PodDisruptionBudget SeccompProfile Service Service "
 # Every component at once, as a user adds the Prometheus Operator's to the default
 # (kustomize takes only relative paths: the kustomization sits under target/).
 all=target/ci-k8s-all
@@ -49,7 +49,7 @@ resources: [../../deploy/k8s]
 components: [../../deploy/k8s/components/prometheus-operator]
 YAML
 expect "deploy/k8s with components/prometheus-operator" "$(render "$all" all)" \
-  "Deployment HorizontalPodAutoscaler PodDisruptionBudget PrometheusRule SeccompProfile Service ServiceMonitor "
+  "Deployment HorizontalPodAutoscaler PodDisruptionBudget PrometheusRule SeccompProfile Service Service ServiceMonitor "
 
 python3 ci/seccomp-profile.py --spo deploy/seccomp/greeter.json |
   diff -u - deploy/k8s/components/seccomp-operator/seccompprofile.yaml ||

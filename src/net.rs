@@ -35,6 +35,10 @@ pub(crate) fn listeners(addr: SocketAddr, count: usize) -> io::Result<(Vec<Socke
 fn listen(addr: SocketAddr, reuse_port: bool) -> io::Result<Socket> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
+    if addr.is_ipv6() && addr.ip().is_unspecified() {
+        // `[::]` takes IPv4 connections too, whatever `net.ipv6.bindv6only` says.
+        socket.set_only_v6(false)?;
+    }
     #[cfg(unix)]
     if reuse_port {
         socket.set_reuse_port(true)?;

@@ -402,13 +402,15 @@ fn spawn(
         true => index.to_string(),
         false => "admin".to_owned(),
     };
+    let metrics = c.registry.worker(index);
+    metrics.connection_limit.set(max_connections as u64);
     let spec = WorkerSpec {
         name,
         listener,
         shared_listener,
         config: c.config,
         greeter,
-        metrics: c.registry.worker(index),
+        metrics,
         access_log: c.access_log.clone(),
         max_connections,
         oversight: c.oversight.clone(),

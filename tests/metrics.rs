@@ -217,7 +217,99 @@ fn raw_greetings_are_counted(backend: BackendChoice) {
     );
 }
 
+/// The line of `exposition` for `series` (name and labels as written), as a number.
+fn line_value(exposition: &str, series: &str) -> Option<f64> {
+    let line = exposition
+        .lines()
+        .find(|l| l.starts_with(&format!("{series} ")))?;
+    line.rsplit(' ').next()?.parse().ok()
+}
+
+const SLOW_BODY_HEAD: &str =
+    "POST /greet HTTP/1.1\r\nHost: t\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\n";
+
+fn a_body_s_arrival_counts_in_flight_and_in_the_duration(backend: BackendChoice) {
+    let server = server_with(backend, |c| c.workers = std::num::NonZeroUsize::new(1));
+    let in_flight = || line_value(&server.metrics(), "greeter_requests_in_flight");
+    let mut c = connect(server.local_addr());
+    c.write_all(SLOW_BODY_HEAD.as_bytes()).unwrap();
+    eventually("the request is in flight", || in_flight() == Some(1.0));
+    std::thread::sleep(Duration::from_millis(300));
+    c.write_all(b"Alice").unwrap();
+    assert_eq!(
+        read_response(&mut c),
+        expected("200 OK", "", "Hello, Alice!")
+    );
+    let m = server.metrics();
+    assert_eq!(in_flight(), Some(0.0));
+    let greet = r#"{route="/greet",class="2xx""#;
+    let series = |suffix: &str, le: &str| {
+        let labels = match le {
+            "" => format!("{greet}}}"),
+            le => format!("{greet},le=\"{le}\"}}"),
+        };
+        line_value(
+            &m,
+            &format!("greeter_request_duration_seconds{suffix}{labels}"),
+        )
+    };
+    assert_eq!(series("_count", ""), Some(1.0), "{m}");
+    assert_eq!(
+        series("_bucket", "0.25"),
+        Some(0.0),
+        "300 ms of waiting for the body: {m}"
+    );
+    assert_eq!(series("_bucket", "+Inf"), Some(1.0));
+    assert!(series("_sum", "").is_some_and(|s| s >= 0.3), "{m}");
+    // A connection that ends with its body still arriving leaves nothing in flight.
+    let mut gone = connect(server.local_addr());
+    gone.write_all(SLOW_BODY_HEAD.as_bytes()).unwrap();
+    eventually("the second request is in flight", || {
+        in_flight() == Some(1.0)
+    });
+    drop(gone);
+    eventually("nothing is in flight once it closed", || {
+        in_flight() == Some(0.0)
+    });
+}
+
+fn requests_answered_at_once_fall_in_the_first_bucket(backend: BackendChoice) {
+    let server = server(backend);
+    let mut c = connect(server.local_addr());
+    c.write_all([get("/"), get("/"), get("/nope")].concat().as_bytes())
+        .unwrap();
+    read_responses(&mut c, 3);
+    eventually("the three are counted", || {
+        let m = server.metrics();
+        let first = r#"greeter_request_duration_seconds_bucket{route="/",class="2xx",le="0.0001"}"#;
+        let other = r#"greeter_request_duration_seconds_count{route="other",class="4xx"}"#;
+        line_value(&m, first) == Some(2.0) && line_value(&m, other) == Some(1.0)
+    });
+}
+
+fn the_limit_in_force_and_draining_are_gauges(backend: BackendChoice) {
+    let server = server_with(backend, |c| {
+        c.max_connections = std::num::NonZeroUsize::new(123);
+    });
+    let m = server.metrics();
+    for worker in ["0", "1"] {
+        let limit = format!("greeter_connection_limit{{worker=\"{worker}\"}}");
+        assert_eq!(line_value(&m, &limit), Some(123.0), "{m}");
+    }
+    assert_eq!(line_value(&m, "greeter_draining"), Some(0.0));
+    let mut c = connect(server.local_addr());
+    c.write_all(get("/").as_bytes()).unwrap();
+    read_response(&mut c);
+    server.shutdown();
+    eventually("draining shows", || {
+        line_value(&server.metrics(), "greeter_draining") == Some(1.0)
+    });
+}
+
 per_backend!(
+    a_body_s_arrival_counts_in_flight_and_in_the_duration,
+    requests_answered_at_once_fall_in_the_first_bucket,
+    the_limit_in_force_and_draining_are_gauges,
     known_traffic_shows_exactly_those_counts,
     a_metrics_listener_serves_metrics_and_the_main_port_does_not,
     no_metrics_means_not_found,

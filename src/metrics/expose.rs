@@ -10,13 +10,14 @@ use std::fmt::Display;
 use std::io::Write;
 
 use super::{PauseCause, Registry, WorkerMetrics};
-use crate::proto::{CloseReason, Tally};
+use crate::proto::{BOUNDS_MICROS, CLASSES, CloseReason, Route, Tally};
 
 /// A metric family's type.
 #[derive(Clone, Copy)]
 enum Kind {
     Counter,
     Gauge,
+    Histogram,
 }
 
 /// Appends a family's `# HELP` and `# TYPE` lines.
@@ -24,6 +25,7 @@ fn family(out: &mut Vec<u8>, name: &str, kind: Kind, help: &str) {
     let kind = match kind {
         Kind::Counter => "counter",
         Kind::Gauge => "gauge",
+        Kind::Histogram => "histogram",
     };
     let help = help.replace('\\', "\\\\").replace('\n', "\\n");
     let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
@@ -55,6 +57,8 @@ fn single(out: &mut Vec<u8>, name: &str, kind: Kind, help: &str, value: impl Dis
 /// Every family, from the registry's counters and the latest process sample.
 pub(super) fn render(r: &Registry, out: &mut Vec<u8>) {
     requests(r, out);
+    durations(r, out);
+    state(r, out);
     connections(r, out);
     traffic(r, out);
     build(r, out);
@@ -84,6 +88,81 @@ fn requests(r: &Registry, out: &mut Vec<u8>) {
     let raw = r.sum(|w| w.tally.raw_greetings());
     let help = "Greetings written by the raw greet-and-close protocol.";
     single(out, "greeter_raw_greetings_total", Kind::Counter, help, raw);
+}
+
+/// `greeter_request_duration_seconds`: a series per route and status class seen, summed
+/// over workers.
+fn durations(r: &Registry, out: &mut Vec<u8>) {
+    let name = "greeter_request_duration_seconds";
+    let help = "Time from a request's complete head to its answer queued, by route and \
+                status class (the body's arrival counts; the client's sending of the head \
+                and the network do not).";
+    family(out, name, Kind::Histogram, help);
+    for route in Route::ALL {
+        for (class, label) in CLASSES.iter().enumerate() {
+            let mut seen = r
+                .workers
+                .iter()
+                .map(|(_, w)| w.tally.durations.observed(route, class));
+            let Some(mut sum) = seen.next() else { continue };
+            for o in seen {
+                sum.count += o.count;
+                sum.sum_micros += o.sum_micros;
+                sum.cumulative
+                    .iter_mut()
+                    .zip(o.cumulative)
+                    .for_each(|(a, b)| *a += b);
+            }
+            if sum.count > 0 {
+                histogram(
+                    out,
+                    name,
+                    &[("route", route.label()), ("class", label)],
+                    &sum,
+                );
+            }
+        }
+    }
+}
+
+/// One histogram series: its buckets, `+Inf`, sum and count.
+fn histogram(out: &mut Vec<u8>, name: &str, labels: &[(&str, &str)], o: &crate::proto::Observed) {
+    let bucket = format!("{name}_bucket");
+    for (bound, n) in BOUNDS_MICROS.iter().zip(o.cumulative) {
+        let le = format!("{}", *bound as f64 / 1e6);
+        sample(out, &bucket, &[labels, &[("le", &le)]].concat(), n);
+    }
+    sample(out, &bucket, &[labels, &[("le", "+Inf")]].concat(), o.count);
+    let sum = o.sum_micros as f64 / 1e6;
+    sample(out, &format!("{name}_sum"), labels, sum);
+    sample(out, &format!("{name}_count"), labels, o.count);
+}
+
+/// The state an operator alerts on: the connection limit in force, draining, requests in
+/// flight.
+fn state(r: &Registry, out: &mut Vec<u8>) {
+    let limit = "Connections a worker accepts before it sheds idle ones and pauses, by worker.";
+    let name = "greeter_connection_limit";
+    per_worker(r, out, (name, Kind::Gauge), limit, |w| {
+        w.connection_limit.get()
+    });
+    let draining = "1 once shutdown began: the listeners are closed and connections drain.";
+    single(
+        out,
+        "greeter_draining",
+        Kind::Gauge,
+        draining,
+        u8::from(r.is_draining()),
+    );
+    let help = "Requests read whose answers are not queued yet (their bodies arriving).";
+    let in_flight = r.sum(|w| w.tally.in_flight());
+    single(
+        out,
+        "greeter_requests_in_flight",
+        Kind::Gauge,
+        help,
+        in_flight,
+    );
 }
 
 fn connections(r: &Registry, out: &mut Vec<u8>) {

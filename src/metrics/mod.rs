@@ -81,6 +81,8 @@ pub(crate) struct WorkerMetrics {
     pub uring_buffers_in_use: Counter,
     pub uring_direct_slots_in_use: Counter,
     pub access_log_dropped: Counter,
+    /// A gauge: the connection limit in force (set once, before the worker starts).
+    pub connection_limit: Counter,
 }
 
 impl WorkerMetrics {
@@ -142,6 +144,11 @@ impl Registry {
             access_log_lost: Arc::default(),
             process: process::Sampled::default(),
         }
+    }
+
+    /// Whether any worker began to drain.
+    pub(crate) fn is_draining(&self) -> bool {
+        self.workers.iter().any(|(_, w)| w.tally.draining())
     }
 
     /// Samples the `process_*` figures once a second from now on, on a thread of their

@@ -355,10 +355,7 @@ fn each_access_record_carries_its_own_requests_start() {
     // Each step starts with its output written: the flows share one output buffer here.
     let mut step = |f: &mut dyn FnMut(&mut Output<'_>) -> Action| {
         bytes.clear();
-        f(&mut Output {
-            bytes: &mut bytes,
-            records: Some(&mut records),
-        })
+        f(&mut Output::new(&mut bytes, Some(&mut records)))
     };
     let (mut a, mut b, mut c) = (Flow::new(&g, t0), Flow::new(&g, t0), Flow::new(&g, t0));
     // A's request begins at 1 s and ends at 3 s; B's arrives whole at 2 s, in between.

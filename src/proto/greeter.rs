@@ -85,6 +85,7 @@ impl Greeter {
     /// received input says `Connection: close`.
     pub fn start_draining(&mut self) {
         self.draining = true;
+        self.tally.set_draining();
     }
 
     /// Whether [`Greeter::start_draining`] was called.

@@ -20,6 +20,7 @@ mod canned;
 pub mod check;
 mod chunked;
 mod date;
+mod durations;
 mod fields;
 mod flow;
 mod greeter;
@@ -35,11 +36,13 @@ mod status;
 mod tally;
 mod tick;
 
+pub(crate) use durations::{BOUNDS_MICROS, CLASSES, Observed};
 pub use flow::{Action, CloseReason, FIRST_REQUEST_GRACE, Flow};
 pub(crate) use greeter::Exposition;
 pub use greeter::Greeter;
 pub use record::{Answered, Output};
 use session::Session;
+pub(crate) use status::Route;
 pub(crate) use tally::{Counter, Tally};
 
 /// Which protocol a listener speaks.

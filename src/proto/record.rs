@@ -28,15 +28,29 @@ pub struct Output<'a> {
     pub bytes: &'a mut Vec<u8>,
     /// A record of each answered request is appended here, if an access log is kept.
     pub records: Option<&'a mut Vec<Answered>>,
+    /// The step's clock reading, taken at its first timed answer and shared by the rest:
+    /// one reading per batch of input, however many requests it holds.
+    now: Option<Instant>,
 }
 
 impl<'a> Output<'a> {
-    /// Output to `bytes` only: no access log.
-    pub fn bytes(bytes: &'a mut Vec<u8>) -> Output<'a> {
+    /// Output to `bytes`, and records to `records` if an access log is kept.
+    pub fn new(bytes: &'a mut Vec<u8>, records: Option<&'a mut Vec<Answered>>) -> Output<'a> {
         Output {
             bytes,
-            records: None,
+            records,
+            now: None,
         }
+    }
+
+    /// Output to `bytes` only: no access log.
+    pub fn bytes(bytes: &'a mut Vec<u8>) -> Output<'a> {
+        Output::new(bytes, None)
+    }
+
+    /// The time now, as this step reads it: the first call reads the clock.
+    pub(super) fn now(&mut self) -> Instant {
+        *self.now.get_or_insert_with(Instant::now)
     }
 
     /// Records an answer of `bytes` bytes with `status` to `method target`, if records

@@ -2,6 +2,7 @@
 //! (length-framed or chunked; discarded, or read for `POST /greet`), `Expect:
 //! 100-continue`, the backpressure bound, and the raw greet-and-close protocol.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::body::{Answer, Body};
@@ -11,6 +12,7 @@ use super::record::Output;
 use super::response::{self, Persist, Reply, Sources};
 use super::route::{self, Routed};
 use super::status::Status;
+use super::tally::Tally;
 use super::{CloseReason, Greeter, Next, Progress, Protocol};
 
 /// Per-connection state. Idle, it is one null pointer: an idle connection must stay small.
@@ -29,15 +31,38 @@ struct PendingBody {
     started: Instant,
     /// The request line, kept only for the access log.
     line: Option<(String, String)>,
+    /// When the head was complete: its answer's duration counts from here.
+    head_at: Instant,
+    _in_flight: InFlight,
+}
+
+/// A request counted in flight (its body arriving) until this is dropped: answered, or
+/// its connection gone.
+#[derive(Debug)]
+struct InFlight(Arc<Tally>);
+
+impl InFlight {
+    fn begin(tally: &Arc<Tally>) -> InFlight {
+        tally.body_began();
+        InFlight(Arc::clone(tally))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.body_ended();
+    }
 }
 
 /// The request an answer is for, as the access log records it: its line, and when its
-/// first bytes arrived.
+/// first bytes arrived; and, for its duration, when its head was complete if that was in
+/// an earlier pass over the input (`None`: in this one).
 #[derive(Debug, Clone, Copy)]
 struct Line<'a> {
     method: &'a str,
     target: &'a [u8],
     started: Instant,
+    head_at: Option<Instant>,
 }
 
 impl Line<'_> {
@@ -47,6 +72,7 @@ impl Line<'_> {
             method: "-",
             target: b"-",
             started,
+            head_at: None,
         }
     }
 }
@@ -170,6 +196,7 @@ impl Session {
             method: &method,
             target: target.as_bytes(),
             started: done.started,
+            head_at: Some(done.head_at),
         };
         answer(g, &done.body.into_reply(), head, line, out)
     }
@@ -193,6 +220,7 @@ impl Session {
             method: head.method_name,
             target: head.target,
             started,
+            head_at: None,
         };
         if matches!(head.body, BodyFraming::Length(n) if n > config.max_body_bytes) {
             return Some(reject(g, Status::PayloadTooLarge, line, out));
@@ -236,6 +264,7 @@ impl Session {
                 method: head.method_name,
                 target: head.target,
                 started,
+                head_at: None,
             };
             return Some(close_with(g, reply, line, out));
         }
@@ -255,6 +284,8 @@ impl Session {
             minor: head.minor,
             started,
             line,
+            head_at: out.now(),
+            _in_flight: InFlight::begin(&g.tally),
         }));
         None
     }
@@ -277,6 +308,7 @@ fn line_of(pending: &PendingBody) -> Line<'_> {
         method,
         target,
         started: pending.started,
+        head_at: Some(pending.head_at),
     }
 }
 
@@ -365,6 +397,13 @@ fn respond(g: &Greeter, reply: &Reply<'_>, persist: Persist, line: Line<'_>, out
         None => encode(g, reply, persist, out.bytes),
     }
     g.tally.answered(reply.route, reply.status);
+    // An answer queued in the pass over the input that completed its head took
+    // microseconds, under the first bucket: no clock reading for it.
+    let elapsed = line
+        .head_at
+        .map(|at| out.now().saturating_duration_since(at));
+    let elapsed = elapsed.unwrap_or_default();
+    g.tally.timed(reply.route, reply.status, elapsed);
     let sent = out.bytes.len() - before;
     out.record(
         (line.method, line.target),

@@ -4,6 +4,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use std::time::Duration;
+
+use super::durations::Durations;
 use super::status::{Route, Status};
 
 /// A count with one writer (its worker's thread) and any number of readers.
@@ -27,7 +30,6 @@ impl Counter {
     }
 
     /// Sets the value (the owning thread only).
-    #[cfg_attr(not(uring), allow(dead_code))] // only the io_uring worker sets a count
     pub(crate) fn set(&self, v: u64) {
         self.0.store(v, Ordering::Relaxed);
     }
@@ -45,12 +47,49 @@ impl Counter {
 pub(crate) struct Tally {
     requests: [[Counter; Status::ALL.len()]; Route::ALL.len()],
     raw_greetings: Counter,
+    /// Server-side request durations (kept while metrics are).
+    pub(crate) durations: Durations,
+    /// A gauge: requests whose head is read and whose answer is not yet queued (their
+    /// bodies are arriving).
+    in_flight: Counter,
+    /// 1 once the worker drains.
+    draining: Counter,
 }
 
 impl Tally {
     /// One request answered with `status`.
     pub(super) fn answered(&self, route: Route, status: Status) {
         self.requests[route as usize][status as usize].add(1);
+    }
+
+    /// One request answered with `status`, `elapsed` after its head was complete.
+    pub(super) fn timed(&self, route: Route, status: Status, elapsed: Duration) {
+        self.durations.observe(route, status, elapsed);
+    }
+
+    /// A request's body began to arrive (its answer waits for it).
+    pub(super) fn body_began(&self) {
+        self.in_flight.add(1);
+    }
+
+    /// A request whose body was arriving was answered, or its connection ended.
+    pub(super) fn body_ended(&self) {
+        self.in_flight.sub(1);
+    }
+
+    /// The worker began to drain.
+    pub(super) fn set_draining(&self) {
+        self.draining.set(1);
+    }
+
+    /// Whether the worker drains.
+    pub(crate) fn draining(&self) -> bool {
+        self.draining.get() == 1
+    }
+
+    /// Requests read whose answers are not queued yet.
+    pub(crate) fn in_flight(&self) -> u64 {
+        self.in_flight.get()
     }
 
     /// One raw greet-and-close greeting written.

@@ -68,10 +68,7 @@ impl State {
         let greeter = shared.greeter.borrow();
         let mut spares = shared.spares.borrow_mut();
         let mut records = shared.access_log.as_ref().map(|_| Vec::new());
-        let mut out = Output {
-            bytes: spares.lend(&mut self.out),
-            records: records.as_mut(),
-        };
+        let mut out = Output::new(spares.lend(&mut self.out), records.as_mut());
         let action = f(&mut self.flow, &greeter, &mut out, Instant::now());
         if self.out.is_empty() {
             spares.recycle(mem::take(&mut self.out));

@@ -251,10 +251,10 @@ impl Worker {
         } = self;
         let conn = &mut conns[slot];
         let data = ring.checkout(claim, len);
-        let mut out = Output {
-            bytes: spares.lend(&mut conn.out),
-            records: access_log.as_ref().map(|_| records),
-        };
+        let mut out = Output::new(
+            spares.lend(&mut conn.out),
+            access_log.as_ref().map(|_| records),
+        );
         conn.flow
             .handle_input(greeter, data.contiguous(joined), &mut out, *now)
     }
@@ -266,10 +266,10 @@ impl Worker {
         step: impl FnOnce(&mut Flow, &Greeter, &mut Output<'_>, Instant) -> Action,
     ) -> Action {
         let conn = &mut self.conns[slot];
-        let mut out = Output {
-            bytes: self.spares.lend(&mut conn.out),
-            records: self.access_log.as_ref().map(|_| &mut self.records),
-        };
+        let mut out = Output::new(
+            self.spares.lend(&mut conn.out),
+            self.access_log.as_ref().map(|_| &mut self.records),
+        );
         step(&mut conn.flow, &self.greeter, &mut out, self.now)
     }
 
