@@ -73,6 +73,9 @@ pub struct LoadArgs {
     /// The body every response must have [default: the first body received].
     #[arg(long)]
     pub expect_body: Option<String>,
+    /// Do not compare bodies (for a page that changes, such as /metrics).
+    #[arg(long, conflicts_with = "expect_body")]
+    pub any_body: bool,
     /// I/O engine: io_uring where available (auto), or forced.
     #[arg(long, value_enum, default_value = "auto")]
     pub engine: greeter::load::Engine,
@@ -106,6 +109,7 @@ impl LoadArgs {
         c.timeout = self.timeout;
         c.expect_status = self.expect_status;
         c.expect_body = self.expect_body.clone();
+        c.any_body = self.any_body;
         c.engine = self.engine;
         c.request.method = self.method.clone();
         c.request.body = self.body.clone();

@@ -35,6 +35,7 @@ fn expect() -> Expect {
     Expect {
         status: 200,
         body: Some(b"hi".to_vec()),
+        any_body: false,
     }
 }
 
@@ -176,6 +177,7 @@ fn raw_answers_run_to_the_close() {
     let mut e = Expect {
         status: 0,
         body: Some(b"Hello, world!\n".to_vec()),
+        any_body: false,
     };
     let (mut c, mut out, mut s) = (Client::new(&p, 0, 0), Vec::new(), Stats::default());
     c.fill(&p, 0, &mut out);

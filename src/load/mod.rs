@@ -88,6 +88,8 @@ pub struct LoadConfig {
     pub expect_status: u16,
     /// The body every response must carry; by default the first one seen.
     pub expect_body: Option<String>,
+    /// Bodies are not compared at all (a page that changes between requests).
+    pub any_body: bool,
     /// The I/O that drives the connections.
     pub engine: Engine,
     /// The method and body of each request.
@@ -107,6 +109,7 @@ impl Default for LoadConfig {
             timeout: Duration::from_secs(2),
             expect_status: 200,
             expect_body: None,
+            any_body: false,
             engine: Engine::Auto,
             request: RequestSpec::default(),
         }
@@ -215,6 +218,7 @@ fn jobs(
     let expect = Expect {
         status: config.expect_status,
         body: config.expect_body.as_ref().map(|b| b.as_bytes().to_vec()),
+        any_body: config.any_body,
     };
     let start = Instant::now();
     let share = |t: usize| t * config.connections / threads;

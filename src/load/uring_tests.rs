@@ -68,6 +68,7 @@ fn job(
         expect: Expect {
             status: 200,
             body: None,
+            any_body: false,
         },
         progress,
     }
