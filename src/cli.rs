@@ -4,10 +4,26 @@ use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use greeter::proto::{ProtoConfig, Protocol};
-use greeter::{BackendChoice, Config, LogFormat, Metrics, UringConfig};
+use greeter::{
+    AccessLogConfig, AccessLogFormat, AccessLogTarget, BackendChoice, Config, LogFormat, Metrics,
+    UringConfig,
+};
 
+/// What `GREETER_ACCESS_LOG` may hold besides a path: the words people write for yes and
+/// no (the flags' own variables take these too, and `y`/`n`/`t`/`f`).
+const BOOLISH: [(&str, bool); 8] = [
+    ("1", true),
+    ("true", true),
+    ("yes", true),
+    ("on", true),
+    ("0", false),
+    ("false", false),
+    ("no", false),
+    ("off", false),
+];
 #[derive(Debug, Parser)]
 #[command(
     name = "greeter",
@@ -181,14 +197,21 @@ pub struct ServeArgs {
     #[arg(long, env = "GREETER_METRICS_LISTEN", conflicts_with = "no_metrics")]
     metrics_listen: Option<SocketAddr>,
     /// Serve no /metrics at all.
-    #[arg(long, env = "GREETER_NO_METRICS")]
+    #[arg(long, env = "GREETER_NO_METRICS", value_parser = BoolishValueParser::new())]
     no_metrics: bool,
     /// Log lines as text (coloured only on a terminal) or as JSON objects.
     #[arg(long, env = "GREETER_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormat,
-    /// Write an access log line per request to standard output, in --log-format.
-    #[arg(long, env = "GREETER_ACCESS_LOG")]
-    access_log: bool,
+    /// Write an access log line per request: to standard output (`-`, or the flag alone)
+    /// or appended to a file (reopened on SIGUSR1 or SIGHUP, for logrotate). In the
+    /// variable, `1`/`true`/`yes`/`on` also mean standard output and `0`/`false`/`no`/`off`
+    /// none.
+    #[arg(long, env = "GREETER_ACCESS_LOG", value_name = "PATH", num_args = 0..=1, default_missing_value = "-")]
+    access_log: Option<String>,
+    /// The access log's format: nginx's `combined`, or `json` (every field) [default:
+    /// `json` with --log-format json, else `combined`].
+    #[arg(long, env = "GREETER_ACCESS_LOG_FORMAT", value_enum)]
+    access_log_format: Option<greeter::AccessLogFormat>,
     /// Once serving, confine every thread with greeter's own seccomp filter: no new
     /// io_uring, no execve, no new threads, no network sockets (Linux). `log` allows and
     /// logs to the kernel audit log what `enforce` would refuse.
@@ -218,9 +241,29 @@ impl ServeArgs {
         c.workers = self.workers;
         c.shutdown_timeout = self.shutdown_timeout;
         c.max_connections = self.max_connections;
-        c.access_log = self.access_log.then_some(self.log_format);
+        c.access_log = self.access_log();
         c.sandbox = self.sandbox;
         c
+    }
+
+    /// The access log asked for, if any: a path, `-` for standard output, or a boolean.
+    fn access_log(&self) -> Option<AccessLogConfig> {
+        let target = match self.access_log.as_deref()? {
+            "-" => AccessLogTarget::Stdout,
+            other => match BOOLISH
+                .iter()
+                .find(|(word, _)| other.eq_ignore_ascii_case(word))
+            {
+                Some((_, true)) => AccessLogTarget::Stdout,
+                Some((_, false)) => return None,
+                None => AccessLogTarget::File(other.into()),
+            },
+        };
+        let format = self.access_log_format.unwrap_or(match self.log_format {
+            LogFormat::Json => AccessLogFormat::Json,
+            _ => AccessLogFormat::Combined,
+        });
+        Some(AccessLogConfig::new(format, target))
     }
 
     fn uring_config(&self) -> UringConfig {

@@ -17,6 +17,45 @@ pub enum LogFormat {
     Json,
 }
 
+/// How access log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[non_exhaustive]
+pub enum AccessLogFormat {
+    /// nginx's `combined`, field for field: what log analysers read.
+    #[default]
+    Combined,
+    /// One JSON object per line, with every field.
+    Json,
+}
+
+/// Where access log lines go.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum AccessLogTarget {
+    /// Standard output.
+    #[default]
+    Stdout,
+    /// A file, appended to (created if missing); reopened on `SIGUSR1` or `SIGHUP`.
+    File(std::path::PathBuf),
+}
+
+/// The access log: its format and where it goes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct AccessLogConfig {
+    /// How lines are written.
+    pub format: AccessLogFormat,
+    /// Where they go.
+    pub target: AccessLogTarget,
+}
+
+impl AccessLogConfig {
+    /// Lines in `format`, to `target`.
+    pub fn new(format: AccessLogFormat, target: AccessLogTarget) -> Self {
+        AccessLogConfig { format, target }
+    }
+}
+
 /// Whether and how `--sandbox` confines the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 #[non_exhaustive]
@@ -174,8 +213,8 @@ pub struct Config {
     pub uring: UringConfig,
     /// Where `/metrics` is served.
     pub metrics: Metrics,
-    /// An access log on standard output, in this format.
-    pub access_log: Option<LogFormat>,
+    /// An access log line per answered request, if asked for.
+    pub access_log: Option<AccessLogConfig>,
     /// greeter's own seccomp filter on every thread it runs, once serving (Linux).
     pub sandbox: Sandbox,
 }

@@ -24,6 +24,7 @@ pub mod activation;
 mod backend;
 mod choice;
 mod config;
+mod handle;
 pub mod load;
 mod metrics;
 mod net;
@@ -59,7 +60,12 @@ mod server;
 #[cfg(uring)]
 mod uring;
 
+pub use access::Reopen;
 pub use backend::StatsSnapshot;
 pub use choice::{Backend, BackendChoice, Resolved, Unsupported, resolve};
-pub use config::{Config, LogFormat, Metrics, Sandbox, UringConfig, UringFeatures};
-pub use server::{Confinement, ServerHandle, Shutdown, StartError, start, start_inherited};
+pub use config::{
+    AccessLogConfig, AccessLogFormat, AccessLogTarget, Config, LogFormat, Metrics, Sandbox,
+    UringConfig, UringFeatures,
+};
+pub use handle::{Confinement, Heartbeat, ServerHandle, Shutdown};
+pub use server::{StartError, start, start_inherited};

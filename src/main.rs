@@ -3,6 +3,7 @@
 
 mod cli;
 mod health_check;
+mod supervise;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -12,14 +13,16 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use sd_notify::NotifyState;
-use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
 use tracing_subscriber::EnvFilter;
 
 use cli::{Cli, Command, LoadArgs, ProbeArgs, ServeArgs};
+use supervise::tell_supervisor;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     let format = match &cli.command {
         Some(Command::Serve(args)) => args.log_format,
         _ => cli.serve.log_format,
@@ -32,10 +35,7 @@ fn main() -> ExitCode {
     };
     let inherited = match inherited {
         Ok(inherited) => inherited,
-        Err(e) => {
-            eprintln!("greeter: error: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fatal(&e),
     };
     match cli.command {
         Some(Command::Serve(args)) => serve(args, inherited),
@@ -45,9 +45,47 @@ fn main() -> ExitCode {
     }
 }
 
+/// A command line clap refuses: its message and exit code 2, as one JSON object when the
+/// arguments or `GREETER_LOG_FORMAT` ask for JSON logs (logging is not set up yet).
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    let args: Vec<String> = std::env::args().collect();
+    let json_asked = std::env::var("GREETER_LOG_FORMAT").is_ok_and(|f| f == "json")
+        || args.iter().any(|a| a == "--log-format=json")
+        || args
+            .windows(2)
+            .any(|w| w[0] == "--log-format" && w[1] == "json");
+    if !json_asked || matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        e.exit();
+    }
+    let message = e.render().to_string();
+    let line = serde_json::json!({
+        "timestamp": humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string(),
+        "level": "ERROR", "target": "greeter", "message": message.trim_end(),
+        "exit_code": 2,
+    });
+    eprintln!("{line}");
+    ExitCode::from(2)
+}
+
+/// A fatal error before or while serving: logged (one JSON object with `--log-format
+/// json`, else `greeter: error: ...`), exit code 1.
+fn fatal(e: &dyn std::fmt::Display) -> ExitCode {
+    if JSON_LOGS.get().copied().unwrap_or(false) {
+        tracing::error!(exit_code = 1, "{e}");
+    } else {
+        eprintln!("greeter: error: {e}");
+    }
+    ExitCode::FAILURE
+}
+
+/// Whether logs are JSON lines (set once, by `init_logs`).
+static JSON_LOGS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
 /// Logs to standard error: text (coloured only when it is a terminal, so a file or the
 /// journal gets no escape codes) or JSON lines; `RUST_LOG` filters.
 fn init_logs(format: greeter::LogFormat) {
+    let _ = JSON_LOGS.set(format == greeter::LogFormat::Json);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -127,14 +165,9 @@ fn serve(args: ServeArgs, inherited: Option<greeter::activation::Inherited>) -> 
     if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
         tracing::debug!("cannot raise the descriptor limit: {e}");
     }
-    // The signal pipe is opened before the listeners: once connections arrive they may
-    // take every descriptor left.
-    let signals = match Signals::new([SIGINT, SIGTERM]) {
+    let signals = match supervise::install() {
         Ok(signals) => signals,
-        Err(e) => {
-            eprintln!("greeter: error: cannot install signal handlers: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fatal(&format!("cannot install signal handlers: {e}")),
     };
     let config = args.into_config();
     let started = match inherited {
@@ -143,21 +176,18 @@ fn serve(args: ServeArgs, inherited: Option<greeter::activation::Inherited>) -> 
     };
     let server = match started {
         Ok(server) => server,
-        Err(e) => {
-            eprintln!("greeter: error: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fatal(&e),
     };
-    let confinement = server.confinement();
-    if let Err(e) = watch_signals(signals, server.shutdown_trigger(), confinement.clone()) {
-        eprintln!("greeter: error: cannot start the signal thread: {e}");
-        return ExitCode::FAILURE;
+    if let Err(e) = supervise::watch_signals(signals, &server) {
+        return fatal(&format!("cannot start the signal thread: {e}"));
+    }
+    if let Err(e) = supervise::start_watchdog(&server) {
+        return fatal(&format!("cannot start the watchdog thread: {e}"));
     }
     // With --sandbox: every thread is confined from here on (the server's, the signal
-    // thread, this one), so no call outside the filter is possible in the process.
-    if let Err(e) = confinement.confine_caller() {
-        eprintln!("greeter: error: cannot confine the main thread (--sandbox): {e}");
-        return ExitCode::FAILURE;
+    // and watchdog threads, this one), so no call outside the filter is possible.
+    if let Err(e) = server.confinement().confine_caller() {
+        return fatal(&format!("cannot confine the main thread (--sandbox): {e}"));
     }
     run_until_stopped(server)
 }
@@ -172,59 +202,25 @@ fn run_until_stopped(server: greeter::ServerHandle) -> ExitCode {
             tracing::info!("stopped");
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            eprintln!("greeter: error: a worker failed: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => fatal(&format!("a worker failed: {e}")),
     }
 }
 
-/// Debug builds only: `GREETER_TEST_FAULT=N` makes worker `N` fail once serving, so the
-/// tests see what a supervisor sees (the ERROR line, the exit code).
+/// Debug builds only: `GREETER_TEST_FAULT=N` makes worker `N` fail once serving, and
+/// `GREETER_TEST_FAULT=stall:N` makes its loop stop turning, so the tests see what a
+/// supervisor sees (the ERROR line, the exit code, the watchdog going quiet).
 fn inject_test_fault(server: &greeter::ServerHandle) {
     #[cfg(debug_assertions)]
-    if let Some(index) = std::env::var("GREETER_TEST_FAULT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        server.inject_fault(index);
+    if let Ok(fault) = std::env::var("GREETER_TEST_FAULT") {
+        match fault.strip_prefix("stall:").map(str::parse) {
+            Some(Ok(index)) => server.inject_stall(index),
+            _ => {
+                if let Ok(index) = fault.parse() {
+                    server.inject_fault(index);
+                }
+            }
+        }
     }
     #[cfg(not(debug_assertions))]
     let _ = server;
-}
-
-/// First SIGINT/SIGTERM drains gracefully; a second one stops at once.
-fn watch_signals(
-    mut signals: Signals,
-    trigger: greeter::Shutdown,
-    confinement: greeter::Confinement,
-) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("greeter-signals".into())
-        .spawn(move || {
-            if let Err(e) = confinement.confine_caller() {
-                tracing::error!("the signal thread cannot be confined (--sandbox): {e}");
-                std::process::exit(1);
-            }
-            let mut forever = signals.forever();
-            if forever.next().is_some() {
-                tracing::info!(
-                    "shutting down: finishing requests in flight (signal again to stop at once)"
-                );
-                tell_supervisor(NotifyState::Stopping);
-                trigger.shutdown();
-            }
-            if forever.next().is_some() {
-                tracing::warn!("second signal: stopping at once");
-                std::process::exit(130);
-            }
-        })?;
-    Ok(())
-}
-
-/// Tells systemd (`Type=notify`) of a state change; nothing without `NOTIFY_SOCKET`.
-fn tell_supervisor(state: NotifyState<'_>) {
-    if let Err(e) = sd_notify::notify(&[state]) {
-        tracing::warn!("cannot notify the service manager (NOTIFY_SOCKET): {e}");
-    }
 }

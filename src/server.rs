@@ -9,11 +9,12 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::SystemTime;
 
-use crate::access::AccessLog;
+use crate::access::{AccessLog, Reopen};
 use crate::activation::Inherited;
-use crate::backend::{self, Oversight, StatsSnapshot, Waker, WorkerHandle, WorkerSpec};
+use crate::backend::{self, Oversight, Waker, WorkerHandle, WorkerSpec};
 use crate::choice::{self, Backend, Unsupported};
 use crate::config::{Config, Metrics, Sandbox};
+use crate::handle::{ServerHandle, Shutdown};
 use crate::metrics::{Build, Registry};
 use crate::net;
 use crate::proto::{Exposition, Greeter, Protocol, Site};
@@ -44,6 +45,8 @@ pub enum StartError {
     /// `--sandbox` cannot be applied here (no seccomp, an architecture it has no filter
     /// for).
     Sandbox(io::Error),
+    /// The access log's file cannot be opened (or its writer thread started).
+    AccessLog(io::Error),
 }
 
 impl fmt::Display for StartError {
@@ -59,52 +62,12 @@ impl fmt::Display for StartError {
             StartError::Bind { addr, source } => write!(f, "cannot listen on {addr}: {source}"),
             StartError::Worker(e) => write!(f, "cannot start a worker: {e}"),
             StartError::Sandbox(e) => write!(f, "cannot confine the server: {e}"),
+            StartError::AccessLog(e) => write!(f, "cannot open the access log: {e}"),
         }
     }
 }
 
 impl std::error::Error for StartError {}
-
-/// A running server: its address, graceful shutdown, and join.
-pub struct ServerHandle {
-    addr: SocketAddr,
-    metrics_addr: Option<SocketAddr>,
-    backend: Backend,
-    setup: String,
-    threads: Vec<JoinHandle<io::Result<()>>>,
-    trigger: Shutdown,
-    registry: Arc<Registry>,
-    /// The access log's writer, joined after the workers so their last lines are written.
-    access_writer: Option<JoinHandle<()>>,
-    /// The seccomp filter the server's threads installed (`--sandbox`).
-    sandbox: Option<Arc<sandbox::Filter>>,
-}
-
-/// The seccomp filter a server's threads run under (`--sandbox`); cheap to clone.
-#[derive(Clone, Debug)]
-pub struct Confinement(Option<Arc<sandbox::Filter>>);
-
-impl Confinement {
-    /// Confines the calling thread as the server's own threads are (and the threads it
-    /// starts afterwards, which inherit the filter). Without `--sandbox`, does nothing.
-    pub fn confine_caller(&self) -> io::Result<()> {
-        match &self.0 {
-            Some(filter) => filter.confine(),
-            None => Ok(()),
-        }
-    }
-}
-
-/// Starts a graceful shutdown from anywhere (a signal thread, say); cheap to clone.
-#[derive(Clone)]
-pub struct Shutdown(Arc<Vec<Waker>>);
-
-impl Shutdown {
-    /// Stop accepting, finish what is in flight, close. Returns at once.
-    pub fn shutdown(&self) {
-        self.0.iter().for_each(Waker::wake);
-    }
-}
 
 /// What every worker of a server shares.
 struct Common<'a> {
@@ -150,24 +113,21 @@ fn launch(config: Config, workers: usize, bound: Bound) -> Result<ServerHandle, 
     let backend = resolve_backend(&config)?;
     let sandbox = sandbox::filter(config.sandbox).map_err(StartError::Sandbox)?;
     let registry = Arc::new(Registry::new(workers, bound.admin.is_some()));
-    let (access_log, access_writer) = start_helpers(&config, &registry, &sandbox)?;
+    let mut helpers = start_helpers(&config, &registry, &sandbox)?;
     let common = Common {
         backend,
         config: &config,
         workers,
         registry: &registry,
-        access_log,
-        oversight: Oversight {
-            sandbox: sandbox.clone(),
-            ..Oversight::default()
-        },
+        access_log: helpers.access_log.take(),
+        oversight: Oversight::confined_by(sandbox.clone()),
     };
     let limit = connection_limit(&config, workers);
     let mut workers = start_workers(&common, &bound.listeners, limit)?;
-    let metrics_addr = match bound.admin {
-        Some((listener, addr)) => Some(start_admin(&common, listener, addr, &mut workers)?),
-        None => None,
-    };
+    let metrics_addr = bound
+        .admin
+        .map(|(listener, addr)| start_admin(&common, listener, addr, &mut workers))
+        .transpose()?;
     record_build(&registry, backend, &workers.setup, config.sandbox);
     let wakers = Arc::new(workers.wakers);
     common.oversight.alarm.arm(Arc::clone(&wakers));
@@ -180,7 +140,8 @@ fn launch(config: Config, workers: usize, bound: Bound) -> Result<ServerHandle, 
         threads: workers.threads,
         trigger: Shutdown(wakers),
         registry,
-        access_writer,
+        access_writer: helpers.access_writer,
+        reopen: helpers.reopen,
         sandbox,
     };
     log_start(&handle, &config, limit, bound.inherited.as_deref());
@@ -194,16 +155,29 @@ fn start_helpers(
     config: &Config,
     registry: &Arc<Registry>,
     sandbox: &Option<Arc<sandbox::Filter>>,
-) -> Result<(Option<AccessLog>, Option<JoinHandle<()>>), StartError> {
+) -> Result<Helpers, StartError> {
     if config.metrics != Metrics::Off {
         registry.sample_process(sandbox.clone());
     }
     let lost = Arc::clone(&registry.access_log_lost);
-    let sandbox = sandbox.clone();
-    let access_log = config
-        .access_log
-        .map(|format| AccessLog::start(format, lost, sandbox));
-    Ok(access_log.transpose().map_err(StartError::Worker)?.unzip())
+    let Some(access) = &config.access_log else {
+        return Ok(Helpers::default());
+    };
+    let (log, writer, reopen) =
+        AccessLog::start(access, lost, sandbox.clone()).map_err(StartError::AccessLog)?;
+    Ok(Helpers {
+        access_log: Some(log),
+        access_writer: Some(writer),
+        reopen,
+    })
+}
+
+/// The access log's worker end, its writer thread, and what reopens its file.
+#[derive(Default)]
+struct Helpers {
+    access_log: Option<AccessLog>,
+    access_writer: Option<JoinHandle<()>>,
+    reopen: Reopen,
 }
 
 /// The listening sockets a server starts with.
@@ -467,98 +441,4 @@ fn connection_limit(config: &Config, workers: usize) -> usize {
     usize::try_from(usable / workers.max(1) as u64)
         .unwrap_or(usize::MAX)
         .max(1)
-}
-
-impl ServerHandle {
-    /// The address the server listens on (the real port when bound to port 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// The backend it runs on.
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
-    /// The io_uring setup flags in effect, or the tokio runtime flavour.
-    pub fn setup(&self) -> &str {
-        &self.setup
-    }
-
-    /// The admin listener's address, with `Metrics::Listen`.
-    pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics_addr
-    }
-
-    /// A few counters summed over the workers.
-    pub fn stats(&self) -> StatsSnapshot {
-        let r = &self.registry;
-        StatsSnapshot {
-            accepted: r.sum(|w| w.accepted.get()),
-            open: r.sum(|w| w.open.get()),
-            recv_enobufs: r.sum(|w| w.uring_enobufs.get()),
-            sq_waits: r.sum(|w| w.uring_sq_waits.get()),
-            accept_pauses: r.sum(|w| w.paused_total()),
-        }
-    }
-
-    /// The Prometheus exposition `/metrics` serves, as text.
-    pub fn metrics(&self) -> String {
-        let mut out = Vec::new();
-        self.registry.render(&mut out);
-        String::from_utf8_lossy(&out).into_owned()
-    }
-
-    /// Starts a graceful shutdown: stop accepting, finish what is in flight, close.
-    /// Returns at once; [`ServerHandle::join`] waits for the end.
-    pub fn shutdown(&self) {
-        self.trigger.shutdown();
-    }
-
-    /// The server's seccomp filter (`--sandbox`), for threads of the caller's to confine
-    /// themselves with: the binary's main and signal threads do, once serving.
-    pub fn confinement(&self) -> Confinement {
-        Confinement(self.sandbox.clone())
-    }
-
-    /// Makes worker `index` fail as a broken worker would (its listener and connections
-    /// dropped), to test what follows: the others drain and `join` reports the failure.
-    #[doc(hidden)]
-    pub fn inject_fault(&self, index: usize) {
-        self.trigger.0[index].fail();
-    }
-
-    /// A handle to start the shutdown from another thread.
-    pub fn shutdown_trigger(&self) -> Shutdown {
-        self.trigger.clone()
-    }
-
-    /// Waits for every worker to stop; the first worker error, if any.
-    pub fn join(mut self) -> io::Result<()> {
-        self.join_workers()
-    }
-
-    fn join_workers(&mut self) -> io::Result<()> {
-        let mut result = Ok(());
-        for thread in self.threads.drain(..) {
-            let outcome = thread
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("a worker panicked")));
-            if result.is_ok() {
-                result = outcome;
-            }
-        }
-        if let Some(writer) = self.access_writer.take() {
-            let _ = writer.join();
-        }
-        result
-    }
-}
-
-impl Drop for ServerHandle {
-    /// A dropped handle shuts its server down and waits for it.
-    fn drop(&mut self) {
-        self.shutdown();
-        let _ = self.join_workers();
-    }
 }

@@ -13,7 +13,7 @@ pub(crate) mod tokio_uring;
 pub(crate) mod uring;
 
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -40,18 +40,23 @@ pub struct StatsSnapshot {
     pub accept_pauses: u64,
 }
 
-/// Tells one worker to shut down gracefully (or, for a test, to fail).
+/// Tells one worker to shut down gracefully (or, for a test, to fail or to stall).
 pub(crate) struct Waker {
     /// How the backend wakes its worker (an eventfd write, a channel send).
     wake: Box<dyn Fn() + Send + Sync>,
-    /// Set before waking: the worker fails instead of draining.
-    fault: Arc<AtomicBool>,
+    /// Set before waking: the worker fails (or stalls) instead of draining.
+    fault: Arc<AtomicU8>,
 }
+
+/// What a test injected: nothing, a failure, a stall.
+const NO_FAULT: u8 = 0;
+const FAIL: u8 = 1;
+const STALL: u8 = 2;
 
 impl Waker {
     /// A waker that calls `wake`, and the fault flag the worker checks when woken.
     pub(crate) fn new(wake: impl Fn() + Send + Sync + 'static) -> (Waker, Fault) {
-        let fault = Arc::new(AtomicBool::new(false));
+        let fault = Arc::new(AtomicU8::new(NO_FAULT));
         let flag = Fault(Arc::clone(&fault));
         let wake = Box::new(wake);
         (Waker { wake, fault }, flag)
@@ -63,20 +68,31 @@ impl Waker {
 
     /// Makes the worker fail as a broken one would (for tests of what follows).
     pub(crate) fn fail(&self) {
-        self.fault.store(true, Ordering::SeqCst);
+        self.fault.store(FAIL, Ordering::SeqCst);
+        self.wake();
+    }
+
+    /// Makes the worker's loop stop turning, as a stuck one would (for the watchdog's
+    /// tests): it sleeps for an hour where it would have drained.
+    pub(crate) fn stall(&self) {
+        self.fault.store(STALL, Ordering::SeqCst);
         self.wake();
     }
 }
 
-/// A worker's side of [`Waker::fail`].
-pub(crate) struct Fault(Arc<AtomicBool>);
+/// A worker's side of [`Waker::fail`] and [`Waker::stall`].
+pub(crate) struct Fault(Arc<AtomicU8>);
 
 impl Fault {
-    /// When woken: `Err` if the wake was a fault injected by a test.
+    /// When woken: `Err` if the wake was a failure injected by a test; a stall blocks.
     pub(crate) fn check(&self) -> io::Result<()> {
         match self.0.load(Ordering::SeqCst) {
-            true => Err(io::Error::other("a fault injected for a test")),
-            false => Ok(()),
+            FAIL => Err(io::Error::other("a fault injected for a test")),
+            STALL => {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+                Ok(())
+            }
+            _ => Ok(()),
         }
     }
 }
@@ -147,6 +163,14 @@ pub(crate) struct Oversight {
 }
 
 impl Oversight {
+    /// Oversight for threads that install `sandbox` once set up.
+    pub(crate) fn confined_by(sandbox: Option<Arc<Filter>>) -> Self {
+        Oversight {
+            sandbox,
+            ..Oversight::default()
+        }
+    }
+
     /// Confines the calling thread, if there is a sandbox.
     pub(crate) fn confine(&self) -> io::Result<()> {
         match &self.sandbox {

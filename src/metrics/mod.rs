@@ -146,6 +146,15 @@ impl Registry {
         }
     }
 
+    /// Each worker's name and the ticks its loop has taken.
+    pub(crate) fn ticks(&self) -> Vec<(&str, u64)> {
+        let ticks = self
+            .workers
+            .iter()
+            .map(|(name, w)| (name.as_str(), w.tally.ticks()));
+        ticks.collect()
+    }
+
     /// Whether any worker began to drain.
     pub(crate) fn is_draining(&self) -> bool {
         self.workers.iter().any(|(_, w)| w.tally.draining())

@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use super::counter::Counter;
 use super::status::{Route, Status};
-use super::tally::Counter;
 
 /// Upper bounds of the buckets, in microseconds (`le` in seconds: 100 µs to 10 s).
 pub(crate) const BOUNDS_MICROS: [u64; 16] = [

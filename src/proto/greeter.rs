@@ -79,6 +79,7 @@ impl Greeter {
     /// second, and the next scrape renders afresh. The backend calls this from its timer.
     pub fn set_time(&mut self, now: SystemTime) {
         self.tick.refresh(&self.settings, now);
+        self.tally.ticked();
     }
 
     /// From now on `/healthz` answers `503` and the response that ends a connection's

@@ -19,6 +19,7 @@ mod canned;
 #[doc(hidden)]
 pub mod check;
 mod chunked;
+mod counter;
 mod date;
 mod durations;
 mod fields;
@@ -36,14 +37,15 @@ mod status;
 mod tally;
 mod tick;
 
+pub(crate) use counter::Counter;
 pub(crate) use durations::{BOUNDS_MICROS, CLASSES, Observed};
 pub use flow::{Action, CloseReason, FIRST_REQUEST_GRACE, Flow};
 pub(crate) use greeter::Exposition;
 pub use greeter::Greeter;
-pub use record::{Answered, Output};
+pub use record::{Answered, Output, Requested};
 use session::Session;
 pub(crate) use status::Route;
-pub(crate) use tally::{Counter, Tally};
+pub(crate) use tally::Tally;
 
 /// Which protocol a listener speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -8,7 +8,7 @@ use std::time::Instant;
 use super::body::{Answer, Body};
 use super::head::{self, BodyFraming, Head, Parsed};
 use super::names;
-use super::record::Output;
+use super::record::{Output, Requested, Source};
 use super::response::{self, Persist, Reply, Sources};
 use super::route::{self, Routed};
 use super::status::Status;
@@ -29,8 +29,8 @@ struct PendingBody {
     minor: u8,
     /// When the request's first bytes arrived.
     started: Instant,
-    /// The request line, kept only for the access log.
-    line: Option<(String, String)>,
+    /// The request, kept only for the access log.
+    line: Option<Requested>,
     /// When the head was complete: its answer's duration counts from here.
     head_at: Instant,
     _in_flight: InFlight,
@@ -59,8 +59,7 @@ impl Drop for InFlight {
 /// an earlier pass over the input (`None`: in this one).
 #[derive(Debug, Clone, Copy)]
 struct Line<'a> {
-    method: &'a str,
-    target: &'a [u8],
+    source: Source<'a>,
     started: Instant,
     head_at: Option<Instant>,
 }
@@ -69,8 +68,7 @@ impl Line<'_> {
     /// A request refused before its line was read.
     fn unknown(started: Instant) -> Line<'static> {
         Line {
-            method: "-",
-            target: b"-",
+            source: Source::Unknown,
             started,
             head_at: None,
         }
@@ -191,10 +189,8 @@ impl Session {
             minor: done.minor,
             at_end: *pos == input.len(),
         };
-        let (method, target) = done.line.unwrap_or_else(|| ("-".into(), "-".into()));
         let line = Line {
-            method: &method,
-            target: target.as_bytes(),
+            source: done.line.as_ref().map_or(Source::Unknown, Source::Kept),
             started: done.started,
             head_at: Some(done.head_at),
         };
@@ -215,10 +211,10 @@ impl Session {
             Parsed::Reject(status) => return Some(reject(g, status, Line::unknown(started), out)),
             Parsed::Complete(head) => head,
         };
+        let raw = &input[*pos..*pos + head.len];
         *pos += head.len;
         let line = Line {
-            method: head.method_name,
-            target: head.target,
+            source: Source::Head(raw),
             started,
             head_at: None,
         };
@@ -241,7 +237,7 @@ impl Session {
         };
         match planned {
             Err(reply) => answer(g, &reply, persisting, line, out),
-            Ok(planned) => self.start_body(g, (&head, started), planned, out),
+            Ok(planned) => self.start_body(g, (&head, line), planned, out),
         }
     }
 
@@ -251,7 +247,7 @@ impl Session {
     fn start_body(
         &mut self,
         g: &Greeter,
-        (head, started): (&Head<'_>, Instant),
+        (head, line): (&Head<'_>, Line<'_>),
         answer: Answer,
         out: &mut Output<'_>,
     ) -> Option<Next> {
@@ -260,12 +256,6 @@ impl Session {
             && !reply.status.is_success()
         {
             // The client may or may not send the body now: the framing is lost.
-            let line = Line {
-                method: head.method_name,
-                target: head.target,
-                started,
-                head_at: None,
-            };
             return Some(close_with(g, reply, line, out));
         }
         let config = g.settings.config();
@@ -274,16 +264,16 @@ impl Session {
         if head.expect_continue {
             out.bytes.extend_from_slice(response::CONTINUE);
         }
-        let line = out.keeps_records().then(|| {
-            let target = String::from_utf8_lossy(head.target).into_owned();
-            (head.method_name.to_owned(), target)
-        });
+        let kept = match line.source {
+            Source::Head(raw) if out.keeps_records() => Some(Requested::from_head(raw)),
+            _ => None,
+        };
         self.body = Some(Box::new(PendingBody {
             body,
             persist: head.persist,
             minor: head.minor,
-            started,
-            line,
+            started: line.started,
+            line: kept,
             head_at: out.now(),
             _in_flight: InFlight::begin(&g.tally),
         }));
@@ -298,15 +288,10 @@ struct Request<'a> {
     started: Instant,
 }
 
-/// A pending body's request, with its line if it was kept.
+/// A pending body's request, kept if the access log wants it.
 fn line_of(pending: &PendingBody) -> Line<'_> {
-    let (method, target) = pending
-        .line
-        .as_ref()
-        .map_or(("-", &b"-"[..]), |(m, t)| (m.as_str(), t.as_bytes()));
     Line {
-        method,
-        target,
+        source: pending.line.as_ref().map_or(Source::Unknown, Source::Kept),
         started: pending.started,
         head_at: Some(pending.head_at),
     }
@@ -404,13 +389,7 @@ fn respond(g: &Greeter, reply: &Reply<'_>, persist: Persist, line: Line<'_>, out
         .map(|at| out.now().saturating_duration_since(at));
     let elapsed = elapsed.unwrap_or_default();
     g.tally.timed(reply.route, reply.status, elapsed);
-    let sent = out.bytes.len() - before;
-    out.record(
-        (line.method, line.target),
-        reply.status.code(),
-        sent,
-        line.started,
-    );
+    out.record(line.source, reply.status.code(), before, line.started);
 }
 
 /// Encodes a reply the canned answers do not hold, from the parts it needs.

@@ -2,43 +2,11 @@
 //! greetings. Written only by the worker's own thread, read by a scrape from any thread,
 //! so a count costs a plain load and store, never a locked instruction.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use std::time::Duration;
 
+use super::counter::Counter;
 use super::durations::Durations;
 use super::status::{Route, Status};
-
-/// A count with one writer (its worker's thread) and any number of readers.
-///
-/// INVARIANT: only one thread calls [`Counter::add`] / [`Counter::sub`]; readers see a
-/// recent value. A second writer would lose counts, never corrupt memory.
-#[derive(Debug, Default)]
-pub(crate) struct Counter(AtomicU64);
-
-impl Counter {
-    /// Adds `n` (the owning thread only).
-    pub(crate) fn add(&self, n: u64) {
-        let v = self.0.load(Ordering::Relaxed);
-        self.0.store(v.wrapping_add(n), Ordering::Relaxed);
-    }
-
-    /// Subtracts `n`, for a gauge (the owning thread only).
-    pub(crate) fn sub(&self, n: u64) {
-        let v = self.0.load(Ordering::Relaxed);
-        self.0.store(v.wrapping_sub(n), Ordering::Relaxed);
-    }
-
-    /// Sets the value (the owning thread only).
-    pub(crate) fn set(&self, v: u64) {
-        self.0.store(v, Ordering::Relaxed);
-    }
-
-    /// The value now.
-    pub(crate) fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
-    }
-}
 
 /// A worker's protocol counts. Cache-line aligned: another worker's counts never share
 /// a line with these.
@@ -54,6 +22,8 @@ pub(crate) struct Tally {
     in_flight: Counter,
     /// 1 once the worker drains.
     draining: Counter,
+    /// Ticks the worker's loop has taken (one a second while it turns).
+    ticks: Counter,
 }
 
 impl Tally {
@@ -75,6 +45,16 @@ impl Tally {
     /// A request whose body was arriving was answered, or its connection ended.
     pub(super) fn body_ended(&self) {
         self.in_flight.sub(1);
+    }
+
+    /// The worker's loop took its periodic tick.
+    pub(super) fn ticked(&self) {
+        self.ticks.add(1);
+    }
+
+    /// Ticks taken so far: a number that stops growing when the loop stops turning.
+    pub(crate) fn ticks(&self) -> u64 {
+        self.ticks.get()
     }
 
     /// The worker began to drain.
