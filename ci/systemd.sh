@@ -19,3 +19,11 @@ out=$(cd "$work" && systemd-analyze verify greeter.socket greeter-metrics.socket
 if [ -n "$out" ]; then echo "systemd-analyze verify:"; echo "$out"; exit 1; fi
 echo "systemd-analyze verify: the units are clean"
 (cd "$work" && systemd-analyze security --offline=yes greeter.service 2>&1 | tail -1)
+# The logrotate snippet parses (a dry run: nothing is rotated or signalled).
+if ! command -v logrotate >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq logrotate >/dev/null 2>&1 || { apt-get update -qq >/dev/null && apt-get install -y -qq logrotate >/dev/null; }
+fi
+out=$(logrotate --debug --state "$work/logrotate.state" deploy/logrotate/greeter 2>&1) || { echo "$out"; exit 1; }
+if grep -qi '^error' <<<"$out"; then echo "$out"; exit 1; fi
+echo "logrotate --debug: deploy/logrotate/greeter parses"

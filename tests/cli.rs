@@ -93,3 +93,94 @@ fn a_second_signal_stops_at_once() {
     g.signal("INT");
     assert_eq!(g.wait().code(), Some(130));
 }
+
+/// With JSON logs, a refused command line is one JSON object naming the problem, and the
+/// exit code is still 2 (a usage error), whether JSON is asked by flag or variable.
+#[test]
+fn usage_errors_are_json_when_logs_are() {
+    let runs: [(&[&str], &[(&str, &str)]); 2] = [
+        (&["--log-format", "json", "--workers", "many"], &[]),
+        (&["--workers=many"], &[("GREETER_LOG_FORMAT", "json")]),
+    ];
+    for (args, env) in runs {
+        let out = Command::new(env!("CARGO_BIN_EXE_greeter"))
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one line: {stderr}");
+        let event: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(event["level"], "ERROR", "{stderr}");
+        assert_eq!(event["exit_code"], 2, "{stderr}");
+        let message = event["message"].as_str().unwrap();
+        assert!(
+            message.contains("--workers") && message.contains("many"),
+            "{message}"
+        );
+    }
+}
+
+/// A start-up failure with JSON logs: one JSON object, exit code 1.
+#[test]
+fn start_up_errors_are_json_when_logs_are() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().to_string();
+    let mut g = Greeter::start(&["--listen", &port, "--log-format", "json"], &[]);
+    assert_eq!(g.wait().code(), Some(1));
+    let line = g.wait_for_line("already in use");
+    let event: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    assert_eq!(event["level"], "ERROR", "{line}");
+    assert_eq!(event["exit_code"], 1, "{line}");
+    assert!(event["message"].as_str().unwrap().contains(&port), "{line}");
+}
+
+/// Boolean variables take the words people write: 1/true/yes/on and 0/false/no/off.
+#[test]
+fn boolean_variables_take_the_usual_words() {
+    for (word, metrics_served) in [("yes", false), ("on", false), ("1", false), ("off", true)] {
+        let env = [
+            ("GREETER_LISTEN", "127.0.0.1:0"),
+            ("GREETER_WORKERS", "1"),
+            ("GREETER_NO_METRICS", word),
+        ];
+        let mut g = Greeter::start(&[], &env);
+        let answer = exchange(g.address(), b"GET /metrics HTTP/1.0\r\n\r\n");
+        let served = answer.starts_with("HTTP/1.1 200 OK\r\n");
+        assert_eq!(
+            served, metrics_served,
+            "GREETER_NO_METRICS={word}: {answer:.60}"
+        );
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_greeter"))
+        .env("GREETER_NO_METRICS", "maybe")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("maybe") && stderr.contains("--no-metrics"),
+        "{stderr}"
+    );
+}
+
+/// `SIGHUP` and `SIGUSR1` reopen the access log, and never stop the server, even when
+/// no access log is kept (a stray `kill -HUP` must not take a server down).
+#[test]
+fn hup_and_usr1_never_stop_the_server() {
+    let mut g = Greeter::start(&["--listen", "127.0.0.1:0", "--workers", "1"], &[]);
+    let addr = g.address();
+    for signal in ["HUP", "USR1", "HUP"] {
+        g.signal(signal);
+        g.wait_for_line("no access log is kept");
+        assert_eq!(
+            exchange(addr, b"GET / HTTP/1.0\r\n\r\n"),
+            expected("200 OK", "Connection: close\r\n", "Hello, world!"),
+            "after SIG{signal}"
+        );
+    }
+    g.signal("TERM");
+    assert_eq!(g.wait().code(), Some(0));
+}

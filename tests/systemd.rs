@@ -369,7 +369,92 @@ fn descriptors_for_another_process_are_ignored(backend: BackendChoice) {
 
 const GET_CLOSE: &str = "GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
 
+/// `greeter` under `WatchdogSec=1s`, as systemd starts it: a notify socket the test
+/// reads and `WATCHDOG_USEC`; `fault` is `GREETER_TEST_FAULT` (a worker to stall), if any.
+fn watched(backend: BackendChoice, name: &str, fault: Option<&str>) -> (Greeter, UnixDatagram) {
+    let dir = scratch(&format!("watchdog-{name}-{}", backend_flag(backend)));
+    let notify_path = dir.join("notify");
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    notify.set_read_timeout(Some(WAIT)).unwrap();
+    let socket = notify_path.to_str().unwrap().to_owned();
+    let mut env = vec![
+        ("NOTIFY_SOCKET", socket.as_str()),
+        ("WATCHDOG_USEC", "1000000"),
+    ];
+    env.extend(fault.map(|f| ("GREETER_TEST_FAULT", f)));
+    let args = [
+        "--listen",
+        "127.0.0.1:0",
+        "--workers",
+        "2",
+        "--backend",
+        backend_flag(backend),
+    ];
+    let mut g = Greeter::start(&args, &env);
+    g.wait_for_line("systemd's watchdog: WATCHDOG=1 every 500ms");
+    assert_eq!(next_notice(&notify), "READY=1\n");
+    (g, notify)
+}
+
+/// The notices that arrive within `span`.
+fn notices_within(notify: &UnixDatagram, span: Duration) -> Vec<String> {
+    let until = Instant::now() + span;
+    let mut notices = Vec::new();
+    while let Some(left) = until.checked_duration_since(Instant::now()) {
+        notify
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        let mut buf = [0u8; 512];
+        match notify.recv(&mut buf) {
+            Ok(n) => notices.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
+            Err(_) => break,
+        }
+    }
+    notices
+}
+
+/// A notice already queued on a non-blocking socket, if any.
+fn next_queued(notify: &UnixDatagram) -> Option<String> {
+    let mut buf = [0u8; 512];
+    let n = notify.recv(&mut buf).ok()?;
+    Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+}
+
+/// While every worker turns, systemd's watchdog is told so, every half period.
+fn the_watchdog_is_fed_while_every_worker_turns(backend: BackendChoice) {
+    let (mut g, notify) = watched(backend, "fed", None);
+    let notices = notices_within(&notify, Duration::from_secs(4));
+    let fed = notices.iter().filter(|n| *n == "WATCHDOG=1\n").count();
+    assert!((5..=9).contains(&fed), "about 8 pings in 4 s: {notices:?}");
+    g.signal("TERM");
+    assert_eq!(g.wait().code(), Some(0));
+}
+
+/// A worker whose loop stops turning (stuck in a call, say) starves the watchdog, so
+/// systemd restarts greeter; the log names the worker.
+fn a_stuck_worker_starves_the_watchdog(backend: BackendChoice) {
+    let (mut g, notify) = watched(backend, "starved", Some("stall:1"));
+    let line = g.wait_for_line("took no tick");
+    assert!(
+        line.contains("ERROR") && line.contains("worker(s) 1 "),
+        "{line}"
+    );
+    notify.set_nonblocking(true).unwrap();
+    let before: Vec<_> = std::iter::from_fn(|| next_queued(&notify)).collect();
+    assert!(
+        before.len() < 6,
+        "at most the first window's pings: {before:?}"
+    );
+    notify.set_nonblocking(false).unwrap();
+    let after = notices_within(&notify, Duration::from_secs(3));
+    assert!(!after.contains(&"WATCHDOG=1\n".to_owned()), "{after:?}");
+    g.signal("KILL");
+    g.wait();
+}
+
 per_backend!(
+    the_watchdog_is_fed_while_every_worker_turns,
+    a_stuck_worker_starves_the_watchdog,
     socket_activated_serves_and_notifies,
     no_notify_socket_is_no_error,
     workers_share_the_inherited_socket,
