@@ -98,7 +98,8 @@ fn a_second_signal_stops_at_once() {
 /// exit code is still 2 (a usage error), whether JSON is asked by flag or variable.
 #[test]
 fn usage_errors_are_json_when_logs_are() {
-    let runs: [(&[&str], &[(&str, &str)]); 2] = [
+    type Run<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
+    let runs: [Run; 2] = [
         (&["--log-format", "json", "--workers", "many"], &[]),
         (&["--workers=many"], &[("GREETER_LOG_FORMAT", "json")]),
     ];
