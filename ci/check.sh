@@ -12,6 +12,7 @@ cargo fmt --check
 
 step "the systemd units verify (and systemd's tools, which the tests use, are installed)"
 ci/systemd.sh
+ci/tools.sh haproxy # tests/proxy_protocol.rs puts HAProxy in front of greeter
 # A test whose tool is missing fails here instead of skipping.
 export GREETER_REQUIRE_TOOLS=1
 

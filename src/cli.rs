@@ -212,6 +212,12 @@ pub struct ServeArgs {
     /// `json` with --log-format json, else `combined`].
     #[arg(long, env = "GREETER_ACCESS_LOG_FORMAT", value_enum)]
     access_log_format: Option<greeter::AccessLogFormat>,
+    /// Every connection to the traffic listener begins with a PROXY protocol header
+    /// (HAProxy's version 1 or 2, as a load balancer sends it): the access log names the
+    /// client it carries; a connection without one is closed unanswered. Never on the
+    /// admin listener (--metrics-listen).
+    #[arg(long, env = "GREETER_PROXY_PROTOCOL", value_parser = BoolishValueParser::new())]
+    proxy_protocol: bool,
     /// Once serving, confine every thread with greeter's own seccomp filter: no new
     /// io_uring, no execve, no new threads, no network sockets (Linux). `log` allows and
     /// logs to the kernel audit log what `enforce` would refuse.
@@ -287,6 +293,7 @@ impl ServeArgs {
         p.max_pending_output = self.max_pending_output as usize;
         p.timeouts.header = self.header_timeout;
         p.timeouts.idle = self.idle_timeout;
+        p.proxy_protocol = self.proxy_protocol;
         p
     }
 }

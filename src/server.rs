@@ -356,6 +356,8 @@ fn greeter_for(
 ) -> Greeter {
     let mut proto = c.config.proto.clone();
     proto.site = site;
+    // The admin listener is scraped and probed directly, never through the balancer.
+    proto.proxy_protocol &= site == Site::Main;
     let greeter = Greeter::new(proto, SystemTime::now())
         .with_tally(Arc::clone(&c.registry.worker(index).tally));
     match exposition {
@@ -417,6 +419,10 @@ fn log_start(handle: &ServerHandle, config: &Config, limit: usize, inherited: Op
     let source = inherited.map_or_else(String::new, |names| {
         format!(" on inherited socket(s) LISTEN_FDNAMES={names}")
     });
+    let proxied = match config.proto.proxy_protocol {
+        true => "; behind a balancer: every connection begins with a PROXY protocol header",
+        false => "",
+    };
     tracing::info!(
         backend = %handle.backend,
         ring_flags = %handle.setup,
@@ -424,7 +430,8 @@ fn log_start(handle: &ServerHandle, config: &Config, limit: usize, inherited: Op
         address = %handle.addr,
         max_connections = limit,
         sandbox = %config.sandbox.name(),
-        "greeter serving {scheme}://{}/{source} on {} ({}), {workers} worker(s), up to {limit} connections each{metrics}{sandbox}",
+        proxy_protocol = config.proto.proxy_protocol,
+        "greeter serving {scheme}://{}/{source} on {} ({}), {workers} worker(s), up to {limit} connections each{metrics}{sandbox}{proxied}",
         handle.addr,
         handle.backend,
         handle.setup,

@@ -3,6 +3,7 @@
 //! connection flow in `proto` decides. Backends never import each other.
 
 pub(crate) mod policy;
+mod refused;
 #[cfg(feature = "tokio")]
 pub(crate) mod tasks;
 #[cfg(feature = "tokio")]

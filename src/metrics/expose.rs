@@ -10,7 +10,7 @@ use std::fmt::Display;
 use std::io::Write;
 
 use super::{PauseCause, Registry, WorkerMetrics};
-use crate::proto::{BOUNDS_MICROS, CLASSES, CloseReason, Route, Tally};
+use crate::proto::{BOUNDS_MICROS, CLASSES, CloseReason, Refusal, Route, Tally};
 
 /// A metric family's type.
 #[derive(Clone, Copy)]
@@ -88,6 +88,14 @@ fn requests(r: &Registry, out: &mut Vec<u8>) {
     let raw = r.sum(|w| w.tally.raw_greetings());
     let help = "Greetings written by the raw greet-and-close protocol.";
     single(out, "greeter_raw_greetings_total", Kind::Counter, help, raw);
+    let name = "greeter_proxy_protocol_refused_total";
+    let help = "Connections closed unanswered for their PROXY protocol header \
+                (--proxy-protocol): missing, malformed, too_long, unfinished.";
+    family(out, name, Kind::Counter, help);
+    for why in Refusal::ALL {
+        let n = r.sum(|w| w.tally.refused_prefaces(why));
+        sample(out, name, &[("reason", why.label())], n);
+    }
 }
 
 /// `greeter_request_duration_seconds`: a series per route and status class seen, summed

@@ -4,8 +4,10 @@
 //! caller-owned buffer, and the result is an [`Action`] the backend must act on; when the
 //! connection next needs attention is [`Flow::poll_timeout`]. No sockets, no clock reads.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use super::preface::Refusal;
 use super::record::Output;
 use super::{Greeter, Next, Session};
 
@@ -101,6 +103,17 @@ enum Phase {
     Linger,
 }
 
+/// Where a connection is with its PROXY protocol preface (`--proxy-protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prefaced {
+    /// None expected, or taken.
+    Done,
+    /// Expected: what arrives is kept until it is whole.
+    Awaiting,
+    /// Refused: the connection is aborted unanswered.
+    Refused(Refusal),
+}
+
 /// One connection's state. Small: an idle connection holds no buffer.
 #[derive(Debug)]
 pub struct Flow {
@@ -125,6 +138,9 @@ pub struct Flow {
     aborted: bool,
     /// Why it is closing, once it is.
     reason: CloseReason,
+    prefaced: Prefaced,
+    /// The client a PROXY protocol preface named (the peer is then its balancer).
+    client: Option<Box<SocketAddr>>,
 }
 
 impl Flow {
@@ -143,6 +159,11 @@ impl Flow {
             seen_input: false,
             aborted: false,
             reason: CloseReason::Client,
+            prefaced: match g.settings.proxy_protocol() {
+                true => Prefaced::Awaiting,
+                false => Prefaced::Done,
+            },
+            client: None,
         }
     }
 
@@ -154,6 +175,10 @@ impl Flow {
         out: &mut Output<'_>,
         now: Instant,
     ) -> Action {
+        if self.prefaced == Prefaced::Awaiting && self.closing.is_none() {
+            let action = self.read_preface(g, data, out, now);
+            return self.settle(g, action, out.bytes, now);
+        }
         self.seen_input = true;
         let action = match self.closing {
             Some(_) => self.action(),
@@ -196,6 +221,9 @@ impl Flow {
         let action = match self.closing {
             // Nothing left to drain from a peer that is done.
             Some(_) => self.close(false, self.reason),
+            None if self.prefaced == Prefaced::Awaiting => {
+                self.unfinished_preface(g, CloseReason::Client)
+            }
             None if self.held => Action::Hold,
             None => self.finish_eof(g, out),
         };
@@ -209,6 +237,9 @@ impl Flow {
             Phase::Write => return self.abort(CloseReason::Error), // a stalled reader
             Phase::Linger => return self.abort(self.reason),
             Phase::Head | Phase::Idle => {}
+        }
+        if self.prefaced == Prefaced::Awaiting && self.closing.is_none() {
+            return self.unfinished_preface(g, CloseReason::HeaderTimeout);
         }
         if self.closing.is_none() {
             let begun = self.tail.as_ref().map(|t| t.arrived);
@@ -441,6 +472,13 @@ fn timeout(g: &Greeter, phase: Phase) -> Duration {
     }
 }
 
+#[path = "flow_preface.rs"]
+mod preface;
+
 #[cfg(test)]
 #[path = "flow_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "preface_flow_tests.rs"]
+mod preface_tests;

@@ -89,6 +89,12 @@ impl Greeter {
         self.tally.set_draining();
     }
 
+    /// Whether connections begin with a PROXY protocol preface (`--proxy-protocol`): the
+    /// backend then keeps each peer's address, to name it if the preface is refused.
+    pub fn expects_preface(&self) -> bool {
+        self.settings.proxy_protocol()
+    }
+
     /// Whether [`Greeter::start_draining`] was called.
     pub fn is_draining(&self) -> bool {
         self.draining

@@ -28,6 +28,7 @@ mod greeter;
 mod head;
 mod host;
 mod names;
+mod preface;
 mod record;
 mod response;
 mod route;
@@ -42,6 +43,7 @@ pub(crate) use durations::{BOUNDS_MICROS, CLASSES, Observed};
 pub use flow::{Action, CloseReason, FIRST_REQUEST_GRACE, Flow};
 pub(crate) use greeter::Exposition;
 pub use greeter::Greeter;
+pub use preface::Refusal;
 pub use record::{Answered, Output, Requested};
 use session::Session;
 pub(crate) use status::Route;
@@ -76,6 +78,9 @@ pub struct ProtoConfig {
     pub timeouts: Timeouts,
     /// Which routes this listener serves.
     pub site: Site,
+    /// Every connection begins with a PROXY protocol preface (version 1 or 2) naming the
+    /// client, as a load balancer sends it (`--proxy-protocol`); one without is closed.
+    pub proxy_protocol: bool,
 }
 
 /// Per-connection timeouts every backend enforces.
@@ -121,6 +126,7 @@ impl Default for ProtoConfig {
             max_pending_output: 64 * 1024,
             timeouts: Timeouts::default(),
             site: Site::Main,
+            proxy_protocol: false,
         }
     }
 }

@@ -24,6 +24,11 @@ impl Settings {
         &self.config
     }
 
+    /// Whether connections begin with a PROXY protocol preface.
+    pub(super) fn proxy_protocol(&self) -> bool {
+        self.config.proxy_protocol
+    }
+
     pub(super) fn protocol(&self) -> Protocol {
         self.config.protocol
     }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::counter::Counter;
 use super::durations::Durations;
+use super::preface::Refusal;
 use super::status::{Route, Status};
 
 /// A worker's protocol counts. Cache-line aligned: another worker's counts never share
@@ -15,6 +16,8 @@ use super::status::{Route, Status};
 pub(crate) struct Tally {
     requests: [[Counter; Status::ALL.len()]; Route::ALL.len()],
     raw_greetings: Counter,
+    /// Connections closed for their PROXY protocol preface, by [`Refusal`].
+    refused_prefaces: [Counter; Refusal::ALL.len()],
     /// Server-side request durations (kept while metrics are).
     pub(crate) durations: Durations,
     /// A gauge: requests whose head is read and whose answer is not yet queued (their
@@ -94,5 +97,15 @@ impl Tally {
     /// Raw greetings written.
     pub(crate) fn raw_greetings(&self) -> u64 {
         self.raw_greetings.get()
+    }
+
+    /// A connection closed for its PROXY protocol preface.
+    pub(super) fn refused_preface(&self, why: Refusal) {
+        self.refused_prefaces[why as usize].add(1);
+    }
+
+    /// Connections closed for their PROXY protocol preface, for `why`.
+    pub(crate) fn refused_prefaces(&self, why: Refusal) -> u64 {
+        self.refused_prefaces[why as usize].get()
     }
 }

@@ -36,7 +36,8 @@ impl State {
         shared.metrics.accepted_open();
         let flow = Flow::new(&shared.greeter.borrow(), Instant::now());
         let id = shared.slots.register(flow.poll_timeout());
-        let peer = shared.access_log.as_ref().map(|_| Box::new(peer));
+        let keep_peer = shared.access_log.is_some() || shared.greeter.borrow().expects_preface();
+        let peer = keep_peer.then(|| Box::new(peer));
         State {
             shared,
             id,
@@ -77,7 +78,7 @@ impl State {
             .slots
             .update(self.id, self.flow.poll_timeout(), self.flow.is_idle());
         if let (Some(log), Some(records)) = (&shared.access_log, records) {
-            let peer = self.peer.as_deref().copied();
+            let peer = self.flow.client().or(self.peer.as_deref().copied());
             log.borrow_mut().log(records, peer, &shared.metrics);
         }
         action
@@ -143,6 +144,7 @@ impl State {
         self.counted = true;
         let reason = self.reason.unwrap_or(self.flow.close_reason());
         self.shared.metrics.closed(reason);
+        crate::backend::refused::note(&self.flow, self.peer.as_deref().copied());
     }
 }
 

@@ -183,9 +183,10 @@ impl Worker {
     fn admit(&mut self, fd: Socket) {
         self.generation = self.generation.next();
         let flow = Flow::new(&self.greeter, self.now);
-        let peer = self.access_log.as_ref().and_then(|_| peer_of(&fd));
+        let keep_peer = self.access_log.is_some() || self.greeter.expects_preface();
+        let peer = keep_peer.then(|| peer_of(&fd)).flatten();
         let slot = self.conns.insert(Conn::new(fd, self.generation, flow));
-        if self.access_log.is_some() {
+        if keep_peer {
             self.peers.resize(self.peers.len().max(slot + 1), None);
             self.peers[slot] = peer;
         }
@@ -352,7 +353,8 @@ impl Worker {
             return;
         };
         let records = mem::take(&mut self.records);
-        log.log(records, self.peers[slot], &self.metrics);
+        let peer = self.conns[slot].flow.client().or(self.peers[slot]);
+        log.log(records, peer, &self.metrics);
     }
 
     fn send(&mut self, slot: usize, cursor: SendCursor<Vec<u8>>) {
@@ -398,6 +400,7 @@ impl Worker {
         let conn = &mut self.conns[slot];
         if let Some(fd) = conn.fd.take() {
             self.metrics.closed(reason);
+            crate::backend::refused::note(&conn.flow, self.peers.get(slot).copied().flatten());
             if conn.recv == Recv::Armed || conn.sending {
                 self.ring.cancel_fd(fd.target());
             }
