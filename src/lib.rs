@@ -22,6 +22,7 @@ compile_error!(
 mod access;
 pub mod activation;
 mod backend;
+mod capacity;
 mod choice;
 mod config;
 mod handle;

@@ -12,6 +12,7 @@ use std::time::SystemTime;
 use crate::access::{AccessLog, Reopen};
 use crate::activation::Inherited;
 use crate::backend::{self, Oversight, Waker, WorkerHandle, WorkerSpec};
+use crate::capacity::{self, Capacity};
 use crate::choice::{self, Backend, Unsupported};
 use crate::config::{Config, Metrics, Sandbox};
 use crate::handle::{ServerHandle, Shutdown};
@@ -22,9 +23,6 @@ use crate::sandbox;
 
 /// Connections the admin listener (`--metrics-listen`) holds at most.
 const ADMIN_CONNECTIONS: usize = 64;
-
-/// Descriptors kept back from the connection limit for listeners, rings, logs.
-const RESERVED_FDS: u64 = 64;
 
 /// Why a server could not start.
 #[derive(Debug)]
@@ -122,8 +120,8 @@ fn launch(config: Config, workers: usize, bound: Bound) -> Result<ServerHandle, 
         access_log: helpers.access_log.take(),
         oversight: Oversight::confined_by(sandbox.clone()),
     };
-    let limit = connection_limit(&config, workers);
-    let mut workers = start_workers(&common, &bound.listeners, limit)?;
+    let capacity = capacity::connection_limit(&config, workers);
+    let mut workers = start_workers(&common, &bound.listeners, capacity.per_worker)?;
     let metrics_addr = bound
         .admin
         .map(|(listener, addr)| start_admin(&common, listener, addr, &mut workers))
@@ -144,7 +142,7 @@ fn launch(config: Config, workers: usize, bound: Bound) -> Result<ServerHandle, 
         reopen: helpers.reopen,
         sandbox,
     };
-    log_start(&handle, &config, limit, bound.inherited.as_deref());
+    log_start(&handle, &config, &capacity, bound.inherited.as_deref());
     Ok(handle)
 }
 
@@ -401,7 +399,8 @@ fn spawn(
     }
 }
 
-fn log_start(handle: &ServerHandle, config: &Config, limit: usize, inherited: Option<&str>) {
+fn log_start(handle: &ServerHandle, config: &Config, capacity: &Capacity, inherited: Option<&str>) {
+    let limit = capacity.per_worker;
     let scheme = match config.proto.protocol {
         Protocol::Http => "http",
         Protocol::Raw => "tcp",
@@ -429,23 +428,13 @@ fn log_start(handle: &ServerHandle, config: &Config, limit: usize, inherited: Op
         workers,
         address = %handle.addr,
         max_connections = limit,
+        max_connections_from = %capacity.why,
         sandbox = %config.sandbox.name(),
         proxy_protocol = config.proto.proxy_protocol,
-        "greeter serving {scheme}://{}/{source} on {} ({}), {workers} worker(s), up to {limit} connections each{metrics}{sandbox}{proxied}",
+        "greeter serving {scheme}://{}/{source} on {} ({}), {workers} worker(s), up to {limit} connections each (set by {}){metrics}{sandbox}{proxied}",
         handle.addr,
         handle.backend,
         handle.setup,
+        capacity.why,
     );
-}
-
-/// The configured limit, or what `RLIMIT_NOFILE` leaves each worker.
-fn connection_limit(config: &Config, workers: usize) -> usize {
-    if let Some(limit) = config.max_connections {
-        return limit.get();
-    }
-    let soft = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft);
-    let usable = soft.saturating_sub(RESERVED_FDS).max(16);
-    usize::try_from(usable / workers.max(1) as u64)
-        .unwrap_or(usize::MAX)
-        .max(1)
 }
