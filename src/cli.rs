@@ -27,7 +27,7 @@ const BOOLISH: [(&str, bool); 8] = [
 #[derive(Debug, Parser)]
 #[command(
     name = "greeter",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("GREETER_COMMIT"), ")"),
     about = "A greeting server on io_uring, with a tokio fallback",
     args_conflicts_with_subcommands = true
 )]
@@ -46,6 +46,28 @@ pub enum Command {
     Load(LoadArgs),
     /// One GET for a health check: exit 0 on a 2xx answer, 1 (with the reason) otherwise.
     Probe(ProbeArgs),
+    /// Write the man page or a shell's completions to standard output (for packagers).
+    #[command(hide = true)]
+    Generate(GenerateArgs),
+}
+
+/// What `greeter generate` writes.
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(subcommand)]
+    pub what: Generated,
+}
+
+/// The man page, or completions for a shell.
+#[derive(Debug, Subcommand)]
+pub enum Generated {
+    /// greeter(1), in roff.
+    Man,
+    /// Completions for `shell`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Debug, Args)]

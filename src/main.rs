@@ -30,7 +30,7 @@ fn main() -> ExitCode {
     init_logs(format);
     // Before any thread starts: taking the sockets unsets their variables.
     let inherited = match &cli.command {
-        Some(Command::Load(_) | Command::Probe(_)) => Ok(None),
+        Some(Command::Load(_) | Command::Probe(_) | Command::Generate(_)) => Ok(None),
         _ => greeter::activation::take(),
     };
     let inherited = match inherited {
@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve(args, inherited),
         Some(Command::Load(args)) => load(&args),
         Some(Command::Probe(args)) => probe(&args),
+        Some(Command::Generate(args)) => generate(&args.what),
         None => serve(cli.serve, inherited),
     }
 }
@@ -126,6 +127,25 @@ fn load(args: &LoadArgs) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `greeter generate`: the man page or a shell's completions, on standard output.
+fn generate(what: &cli::Generated) -> ExitCode {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    // Rendered whole first: clap_complete panics on a failed write (a closed pipe).
+    let mut text = Vec::new();
+    let rendered = match what {
+        cli::Generated::Man => clap_mangen::Man::new(command).render(&mut text),
+        cli::Generated::Completions { shell } => {
+            clap_complete::generate(*shell, &mut command, "greeter", &mut text);
+            Ok(())
+        }
+    };
+    match rendered.and_then(|()| std::io::Write::write_all(&mut std::io::stdout(), &text)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fatal(&format!("cannot write: {e}")),
+    }
 }
 
 /// `greeter probe`: the status on standard output, or the reason on standard error.

@@ -185,3 +185,61 @@ fn hup_and_usr1_never_stop_the_server() {
     g.signal("TERM");
     assert_eq!(g.wait().code(), Some(0));
 }
+
+/// `--version` names the commit built (what `git rev-parse` says in a checkout).
+#[test]
+fn version_names_the_commit() {
+    let out = Command::new(env!("CARGO_BIN_EXE_greeter"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    let version = String::from_utf8(out.stdout).unwrap();
+    let head = Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map_or_else(
+            || "unknown".to_owned(),
+            |o| String::from_utf8(o.stdout).unwrap(),
+        );
+    let want = format!(
+        "greeter {} (commit {})\n",
+        env!("CARGO_PKG_VERSION"),
+        head.trim()
+    );
+    assert_eq!(version, want);
+}
+
+/// The man page and completions come from the command line's own definition.
+#[test]
+fn man_page_and_completions_are_generated() {
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_greeter"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let man = run(&["generate", "man"]);
+    assert!(man.contains(".TH greeter 1"), "{man:.300}");
+    assert!(
+        man.contains("proxy\\-protocol") && man.contains("GREETER_ACCESS_LOG"),
+        "{man:.300}"
+    );
+    let bash = run(&["generate", "completions", "bash"]);
+    assert!(bash.contains("complete -F _greeter") && bash.contains("--access-log-format"));
+    let zsh = run(&["generate", "completions", "zsh"]);
+    assert!(zsh.starts_with("#compdef greeter"), "{zsh:.100}");
+    let help = run(&["--help"]);
+    assert!(
+        !help.contains("generate"),
+        "a packagers' command stays out of --help: {help}"
+    );
+}

@@ -312,6 +312,7 @@ fn build(r: &Registry, out: &mut Vec<u8>) {
     });
     let labels = [
         ("version", env!("CARGO_PKG_VERSION")),
+        ("commit", env!("GREETER_COMMIT")),
         ("backend", backend),
         ("ring_flags", flags),
         ("ring_restricted_opcodes", restricted),
