@@ -60,6 +60,9 @@ ci/k8s.sh
 ci/seccomp-calls.sh --check
 ci/container.sh
 
+step "the .deb: built with cargo-deb, installed with dpkg -i, its units verified, /usr/bin/greeter serving, removed and purged clean"
+ci/deb.sh
+
 step "the /metrics exposition passes promtool check metrics"
 ci/metrics.sh
 
