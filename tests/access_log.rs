@@ -7,19 +7,11 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use greeter::BackendChoice;
 use support::child::{Greeter, child_args};
 use support::*;
-
-/// A fresh directory for one test's files.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("greeter-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// The lines of `path` once it holds `count` of them (the writer flushes per batch).
 fn lines_of(path: &Path, count: usize) -> Vec<String> {

@@ -19,14 +19,6 @@ use greeter::BackendChoice;
 use support::child::{Greeter, child_args};
 use support::*;
 
-/// A fresh directory for one test's files.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("greeter-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// HAProxy, installed through `ci/tools.sh` if it is missing; `None` (the test skips)
 /// only when that fails outside CI.
 fn haproxy() -> Option<PathBuf> {

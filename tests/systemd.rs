@@ -18,14 +18,6 @@ use greeter::BackendChoice;
 use support::child::{Greeter, command, through_shell};
 use support::*;
 
-/// A fresh directory for one test's files.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("greeter-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// `greeter ARGS` started as a supervisor starts it: `fd` as descriptor 3, `LISTEN_FDS=1`,
 /// and `LISTEN_PID` its own (the shell's, kept through `exec`).
 fn activated(fd: OwnedFd, args: &[&str], env: &[(&str, &str)]) -> Greeter {

@@ -43,6 +43,14 @@ macro_rules! per_backend {
 }
 
 /// The `--backend` value that picks `backend`.
+/// A fresh directory for one test's files (`greeter-NAME-PID` in the temporary directory).
+pub fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("greeter-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 pub fn backend_flag(backend: BackendChoice) -> &'static str {
     match backend {
         BackendChoice::Auto => "auto",
