@@ -95,6 +95,10 @@ pub struct LoadArgs {
     /// A new connection per request (`Connection: close`).
     #[arg(long)]
     pub close: bool,
+    /// Requests per connection: the last says `Connection: close` and a new connection
+    /// follows (HttpArena's "limited-conn" profile is 10).
+    #[arg(long, value_name = "N", conflicts_with = "close", value_parser = clap::value_parser!(u32).range(1..))]
+    pub requests_per_connection: Option<u32>,
     /// Requests per second over all connections, on a fixed schedule; latency is measured
     /// from each request's intended send time (coordinated omission corrected, like wrk2).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
@@ -142,6 +146,7 @@ impl LoadArgs {
         c.duration = self.duration;
         c.pipeline = self.pipeline as usize;
         c.close = self.close;
+        c.requests_per_connection = self.requests_per_connection.map(|n| n as usize);
         c.rate = self.rate;
         c.threads = self.threads as usize;
         c.timeout = self.timeout;

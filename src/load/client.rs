@@ -16,6 +16,11 @@ pub(super) struct Plan {
     pub pipeline: usize,
     /// One request per connection (HTTP with `Connection: close`, or the raw protocol).
     pub one_shot: bool,
+    /// Requests per connection before it is closed (HttpArena's "limited-conn"): the
+    /// last one is `last_request`, which asks the server to close.
+    pub per_connection: Option<usize>,
+    /// The request that ends a connection of `per_connection` requests.
+    pub last_request: Vec<u8>,
     /// The raw protocol: the answer is every byte until the server closes.
     pub raw: bool,
     /// Requests per second over all connections; `None` sends as fast as answers come.
@@ -76,6 +81,8 @@ pub(super) struct Client {
     schedule: Option<Schedule>,
     /// Requests sent on the current connection.
     sent: usize,
+    /// Requests answered on the current connection.
+    answered: usize,
 }
 
 impl Client {
@@ -90,6 +97,7 @@ impl Client {
             input: Vec::new(),
             schedule,
             sent: 0,
+            answered: 0,
         }
     }
 
@@ -99,16 +107,22 @@ impl Client {
         self.in_flight.clear();
         self.input.clear();
         self.sent = 0;
+        self.answered = 0;
+    }
+
+    /// Requests the current connection may still carry.
+    fn room(&self, plan: &Plan) -> usize {
+        match (plan.one_shot, plan.per_connection) {
+            (true, _) => 1usize.saturating_sub(self.sent),
+            (false, Some(n)) => n.saturating_sub(self.sent),
+            (false, None) => usize::MAX,
+        }
     }
 
     /// Appends the requests due at `now_ns` to `out`; returns how many.
     pub(super) fn fill(&mut self, plan: &Plan, now_ns: u64, out: &mut Vec<u8>) -> usize {
-        let depth = if plan.one_shot {
-            1
-        } else {
-            plan.pipeline.max(1)
-        };
-        if plan.one_shot && self.sent > 0 {
+        let depth = plan.pipeline.max(1).min(self.room(plan));
+        if depth == 0 {
             return 0;
         }
         let before = self.in_flight.len();
@@ -130,7 +144,12 @@ impl Client {
             }
         }
         let added = self.in_flight.len() - before;
-        (0..added).for_each(|_| out.extend_from_slice(&plan.request));
+        for nth in self.sent + 1..=self.sent + added {
+            match plan.per_connection == Some(nth) {
+                true => out.extend_from_slice(&plan.last_request),
+                false => out.extend_from_slice(&plan.request),
+            }
+        }
         self.sent += added;
         added
     }
@@ -138,7 +157,7 @@ impl Client {
     /// When the next request is due under a fixed rate, if the pipeline will have room
     /// for it; a full pipeline waits for an answer, not for the clock.
     pub(super) fn next_due(&self, plan: &Plan) -> Option<u64> {
-        let room = self.in_flight.len() < plan.pipeline.max(1) && !(plan.one_shot && self.sent > 0);
+        let room = self.in_flight.len() < plan.pipeline.max(1) && self.room(plan) > 0;
         self.schedule
             .as_ref()
             .filter(|_| room)
@@ -236,7 +255,9 @@ impl Client {
             let verdict = j.expect.check(status, &buf[at..][body]);
             j.record(verdict, p.start);
             at += len;
-            if close || j.plan.one_shot {
+            self.answered += 1;
+            let spent = j.plan.per_connection.is_some_and(|n| self.answered >= n);
+            if close || j.plan.one_shot || spent {
                 return (buf.len(), Outcome::Reconnect);
             }
         }

@@ -9,6 +9,8 @@ fn plan() -> Plan {
         request: b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
         pipeline: 1,
         one_shot: false,
+        per_connection: None,
+        last_request: b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_vec(),
         raw: false,
         rate: None,
         connections: 1,
@@ -270,4 +272,35 @@ fn without_retry_every_unanswered_request_is_lost() {
     out.clear();
     assert_eq!(c.fill(&p, 1, &mut out), 2, "a fresh batch, nothing re-sent");
     assert_eq!((s.errors.reset, s.retries), (2, 0));
+}
+
+#[test]
+fn limited_connections_close_after_n_requests() {
+    let p = Plan {
+        pipeline: 2,
+        per_connection: Some(3),
+        ..plan()
+    };
+    let (mut c, mut out, mut s) = (Client::new(&p, 0, 0), Vec::new(), Stats::default());
+    assert_eq!(c.fill(&p, 10, &mut out), 2);
+    assert_eq!(out, p.request.repeat(2));
+    let outcome = c.on_input(&OK.repeat(2), &mut judge(&p, 20, &mut expect(), &mut s));
+    assert_eq!(outcome, Outcome::Keep);
+    out.clear();
+    assert_eq!(
+        c.fill(&p, 30, &mut out),
+        1,
+        "only the third fits on this connection"
+    );
+    assert_eq!(out, p.last_request, "and it asks the server to close");
+    let outcome = c.on_input(OK, &mut judge(&p, 40, &mut expect(), &mut s));
+    assert_eq!(
+        outcome,
+        Outcome::Reconnect,
+        "three answered: a new connection"
+    );
+    c.reconnected();
+    out.clear();
+    assert_eq!(c.fill(&p, 50, &mut out), 2);
+    assert_eq!(s.errors.total(), 0);
 }

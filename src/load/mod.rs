@@ -78,6 +78,9 @@ pub struct LoadConfig {
     pub pipeline: usize,
     /// A new connection per request.
     pub close: bool,
+    /// Requests per connection before the server is asked to close it (the last one
+    /// says `Connection: close`) and a new one is opened: HttpArena's "limited-conn".
+    pub requests_per_connection: Option<usize>,
     /// Requests per second over all connections (latency from the intended send time).
     pub rate: Option<u64>,
     /// Threads, each driving its share of the connections.
@@ -104,6 +107,7 @@ impl Default for LoadConfig {
             duration: Duration::from_secs(10),
             pipeline: 1,
             close: false,
+            requests_per_connection: None,
             rate: None,
             threads: 1,
             timeout: Duration::from_secs(2),
@@ -201,6 +205,7 @@ pub fn run(config: &LoadConfig, progress: Arc<AtomicU64>) -> Result<Report, Stri
         threads,
         pipeline: plan.pipeline,
         close: plan.one_shot,
+        requests_per_connection: plan.per_connection,
         rate: config.rate,
     };
     // Responses count only until `end`, so the run lasted exactly the configured time.
@@ -268,14 +273,29 @@ fn plan(config: &LoadConfig, target: &Target) -> Result<Plan, String> {
     if target.raw && config.request != RequestSpec::default() {
         return Err("tcp:// sends a raw greeting request: no --method or --body".into());
     }
+    if config.requests_per_connection.is_some() && (config.close || target.raw) {
+        return Err(
+            "--requests-per-connection needs keep-alive connections (not --close, not tcp://)"
+                .into(),
+        );
+    }
+    if config.requests_per_connection == Some(0) {
+        return Err("--requests-per-connection must be at least 1".into());
+    }
     let request = match target.raw {
         true => b"hi\n".to_vec(),
         false => (config.request).encode(&target.host, &target.path, config.close)?,
+    };
+    let last_request = match target.raw {
+        true => request.clone(),
+        false => (config.request).encode(&target.host, &target.path, true)?,
     };
     Ok(Plan {
         request,
         pipeline: config.pipeline,
         one_shot: config.close || target.raw,
+        per_connection: config.requests_per_connection,
+        last_request,
         raw: target.raw,
         rate: config.rate,
         connections: config.connections,

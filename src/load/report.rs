@@ -188,6 +188,9 @@ pub struct ReportHeader {
     pub pipeline: usize,
     /// A new connection per request.
     pub close: bool,
+    /// Requests per connection before a new one, if limited.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests_per_connection: Option<usize>,
     /// The fixed rate, if any.
     pub rate: Option<u64>,
 }
@@ -240,8 +243,16 @@ impl ReportHeader {
             "{duration_s:.2}s test @ {} ({} engine)",
             self.target, self.engine
         )?;
+        let limited = match self.requests_per_connection {
+            Some(n) => format!(", a new connection every {n} requests"),
+            None => String::new(),
+        };
         let mode = match (self.close, self.rate) {
             (true, _) => "a new connection per request".to_owned(),
+            (false, Some(rate)) if !limited.is_empty() => {
+                format!("fixed rate {rate}/s, pipeline {}{limited}", self.pipeline)
+            }
+            (false, None) if !limited.is_empty() => format!("pipeline {}{limited}", self.pipeline),
             (false, Some(rate)) => format!("fixed rate {rate}/s, pipeline {}", self.pipeline),
             (false, None) => format!("pipeline {}", self.pipeline),
         };
@@ -311,6 +322,7 @@ mod tests {
             threads: 1,
             pipeline: 1,
             close: false,
+            requests_per_connection: None,
             rate: None,
         };
         let text = Report::new(header, &s, Duration::from_secs(2)).to_string();

@@ -51,6 +51,8 @@ fn job(
         request: b"GET / HTTP/1.1\r\nHost: t\r\n\r\n".to_vec(),
         pipeline: 16,
         one_shot: false,
+        per_connection: None,
+        last_request: Vec::new(),
         raw: false,
         rate: None,
         connections,
