@@ -109,6 +109,7 @@ fn known_traffic_shows_exactly_those_counts(backend: BackendChoice) {
     }
     let build = [
         ("version", env!("CARGO_PKG_VERSION")),
+        ("commit", env!("GREETER_COMMIT")),
         ("backend", backend_label.as_str()),
         ("ring_flags", if uring { server.setup() } else { "" }),
         (

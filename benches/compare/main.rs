@@ -9,6 +9,7 @@
 //! wrk), `--out DIR`.
 
 mod output;
+mod peers;
 mod servers;
 mod specs;
 mod workloads;
@@ -56,6 +57,9 @@ struct Args {
     /// Leave out the floors (and their build).
     #[arg(long)]
     no_floors: bool,
+    /// Leave out the peers (and their builds): greeter and the floors only.
+    #[arg(long)]
+    no_peers: bool,
     /// Also measure keep-alive 64 with wrk, to cross-check the load generator.
     #[arg(long)]
     wrk: bool,
@@ -133,7 +137,15 @@ fn main() {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     pin_self(&args.load_cpus);
     let s = Settings::from(&args);
-    let mut specs = specs::all(cpu_count(&args.server_cpus), !args.no_floors, &args.peers);
+    let choice = specs::Choice {
+        workers: cpu_count(&args.server_cpus),
+        floors: !args.no_floors,
+        peers: !args.no_peers,
+        quick: args.quick,
+        extra: &args.peers,
+    };
+    let mut skipped = Vec::new();
+    let mut specs = specs::all(&choice, &mut skipped);
     specs.retain(|spec| args.only.is_empty() || args.only.contains(&spec.name));
     let mut all = workloads::all(s.idle);
     all.retain(|w| args.workloads.is_empty() || args.workloads.iter().any(|n| n == w.name));
@@ -158,7 +170,12 @@ fn main() {
         .iter()
         .filter_map(|x| Some((x.name.clone(), x.floor?.to_owned())))
         .collect();
-    match output::write(&args.out, &s, &entries, &memory, &wrk, &floors) {
+    let servers = output::Servers {
+        specs: &specs,
+        skipped: &skipped,
+        floors: &floors,
+    };
+    match output::write(&args.out, &s, &entries, &memory, &wrk, &servers) {
         Ok(dir) => eprintln!("results in {}", dir.display()),
         Err(e) => eprintln!("cannot write results: {e}"),
     }

@@ -6,10 +6,29 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use crate::servers::ServerSpec;
 use crate::wrk::WrkCheck;
 use crate::{Entry, Memory, Settings};
 
 mod charts;
+mod tables;
+
+/// Which servers ran, which could not, and each greeter backend's floor.
+pub struct Servers<'a> {
+    pub specs: &'a [ServerSpec],
+    /// Peers that could not run here, and why.
+    pub skipped: &'a [(String, String)],
+    /// `(greeter backend, its floor)`.
+    pub floors: &'a [(String, String)],
+}
+
+/// A server as the results describe it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerInfo {
+    pub name: String,
+    pub model: &'static str,
+    pub note: Option<String>,
+}
 
 /// One server under one workload, over its rounds.
 #[derive(Debug, Clone, Serialize)]
@@ -25,6 +44,8 @@ pub struct Summary {
     pub p999_us: f64,
     /// Server CPU seconds per million requests, which is also µs per request.
     pub cpu_us_per_request: f64,
+    pub cpu_us_per_request_min: f64,
+    pub cpu_us_per_request_max: f64,
     pub errors: u64,
 }
 
@@ -55,6 +76,8 @@ struct Results<'a> {
     load_threads: usize,
     rounds: u32,
     duration_s: f64,
+    servers: Vec<ServerInfo>,
+    skipped: &'a [(String, String)],
     summaries: Vec<Summary>,
     floor_ratios: Vec<FloorRatio>,
     memory: &'a [Memory],
@@ -76,6 +99,7 @@ fn summarize(e: &Entry) -> Summary {
         median(&mut e.samples.iter().map(f).collect::<Vec<_>>())
     };
     let rps: Vec<f64> = e.samples.iter().map(|s| s.requests_per_sec).collect();
+    let cpu: Vec<f64> = e.samples.iter().map(|s| s.cpu_s_per_million).collect();
     Summary {
         server: e.server.clone(),
         workload: e.workload.clone(),
@@ -87,6 +111,8 @@ fn summarize(e: &Entry) -> Summary {
         p99_us: of(&|s| s.latency_us.p99 as f64),
         p999_us: of(&|s| s.latency_us.p999 as f64),
         cpu_us_per_request: of(&|s| s.cpu_s_per_million),
+        cpu_us_per_request_min: cpu.iter().copied().fold(f64::INFINITY, f64::min),
+        cpu_us_per_request_max: cpu.iter().copied().fold(0.0, f64::max),
         errors: e.samples.iter().map(|s| s.errors).sum(),
     }
 }
@@ -155,8 +181,18 @@ pub fn write(
     entries: &[Entry],
     memory: &[Memory],
     wrk: &[WrkCheck],
-    floors: &[(String, String)],
+    servers: &Servers<'_>,
 ) -> std::io::Result<PathBuf> {
+    let infos: Vec<ServerInfo> = servers
+        .specs
+        .iter()
+        .filter(|spec| entries.iter().any(|e| e.server == spec.name))
+        .map(|spec| ServerInfo {
+            name: spec.name.clone(),
+            model: spec.model,
+            note: spec.note.clone(),
+        })
+        .collect();
     let machine = machine();
     let dir = out.join(machine.date.replace(':', "-"));
     std::fs::create_dir_all(&dir)?;
@@ -166,8 +202,10 @@ pub fn write(
         load_threads: s.threads,
         rounds: s.rounds,
         duration_s: s.duration.as_secs_f64(),
+        servers: infos,
+        skipped: servers.skipped,
         summaries: entries.iter().map(summarize).collect(),
-        floor_ratios: floor_ratios(entries, floors),
+        floor_ratios: floor_ratios(entries, servers.floors),
         memory,
         wrk_cross_check: wrk,
         samples: entries,
@@ -179,40 +217,25 @@ pub fn write(
     let markdown = markdown(&results);
     std::fs::write(dir.join("results.md"), &markdown)?;
     println!("{markdown}");
-    charts::draw(&dir, &results.summaries, memory, &results.floor_ratios)
-        .map_err(std::io::Error::other)?;
+    charts::draw(
+        &dir,
+        &results.servers,
+        &results.summaries,
+        memory,
+        &results.floor_ratios,
+    )
+    .map_err(std::io::Error::other)?;
     Ok(dir)
 }
 
 fn markdown(r: &Results<'_>) -> String {
     let mut md = header(r);
-    let mut workloads: Vec<&str> = r.summaries.iter().map(|s| s.workload.as_str()).collect();
-    workloads.dedup();
-    for w in &workloads {
-        let _ = write!(
-            md,
-            "\n## {w}\n\n| server | requests/s | range | p50 | p99 | p99.9 | server CPU µs/request | errors |\n|---|---:|---:|---:|---:|---:|---:|---:|\n"
-        );
-        for s in r.summaries.iter().filter(|s| s.workload == *w) {
-            let _ = writeln!(
-                md,
-                "| {} | {:.0} | {:.0}–{:.0} | {} | {} | {} | {:.2} | {} |",
-                s.server,
-                s.requests_per_sec,
-                s.requests_per_sec_min,
-                s.requests_per_sec_max,
-                us(s.p50_us),
-                us(s.p99_us),
-                us(s.p999_us),
-                s.cpu_us_per_request,
-                s.errors
-            );
-        }
-    }
+    tables::servers(&mut md, &r.servers, r.skipped);
+    tables::matrices(&mut md, &r.servers, &r.summaries);
+    tables::versus_epoll(&mut md, &r.servers, &r.summaries);
     memory_table(&mut md, r);
     floor_table(&mut md, &r.floor_ratios);
     idle_latency_table(&mut md, &r.summaries);
-    ratios(&mut md, &r.summaries);
     wrk_table(&mut md, r.wrk_cross_check);
     md
 }
@@ -297,24 +320,6 @@ fn memory_table(md: &mut String, r: &Results<'_>) {
     }
 }
 
-fn ratios(md: &mut String, summaries: &[Summary]) {
-    md.push_str("\n## io_uring / epoll (greeter on each backend)\n\n| workload | requests/s ratio | CPU per request ratio |\n|---|---:|---:|\n");
-    for u in summaries.iter().filter(|s| s.server == "greeter io_uring") {
-        if let Some(t) = summaries
-            .iter()
-            .find(|t| t.server == "greeter tokio" && t.workload == u.workload)
-        {
-            let _ = writeln!(
-                md,
-                "| {} | {:.2} | {:.2} |",
-                u.workload,
-                u.requests_per_sec / t.requests_per_sec,
-                u.cpu_us_per_request / t.cpu_us_per_request
-            );
-        }
-    }
-}
-
 fn wrk_table(md: &mut String, wrk: &[WrkCheck]) {
     if wrk.is_empty() {
         return;
@@ -334,7 +339,7 @@ fn wrk_table(md: &mut String, wrk: &[WrkCheck]) {
     }
 }
 
-fn us(v: f64) -> String {
+pub(crate) fn us(v: f64) -> String {
     if v >= 1000.0 {
         format!("{:.2} ms", v / 1000.0)
     } else {

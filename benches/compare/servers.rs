@@ -22,6 +22,10 @@ pub struct ServerSpec {
     pub config: Option<PathBuf>,
     /// The floor this server is measured against, for greeter's backends.
     pub floor: Option<&'static str>,
+    /// Its I/O model, `io_uring` or `epoll`: the charts group by it.
+    pub model: &'static str,
+    /// What to know about it beside the figures (a minimal responder, one thread).
+    pub note: Option<String>,
 }
 
 impl ServerSpec {

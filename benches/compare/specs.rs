@@ -1,52 +1,70 @@
 //! Which servers a comparison runs: greeter on each compiled backend, the floors (minimal
-//! canned-answer servers on each I/O model, built from `floors/`), the shipped peers that
-//! can run here (asyncio, nginx) and any `--peer`.
+//! canned-answer servers on each I/O model, built from `floors/`), the peers that can run
+//! here ([`crate::peers`]) and any `--peer`; io_uring servers first, greeter first in each.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-use crate::servers::{ServerSpec, on_path};
+use crate::servers::ServerSpec;
 
 /// greeter's backends: name, `--backend` value, and the floor each is measured against.
-const BACKENDS: [(&str, &str, Option<&str>); 3] = [
-    ("greeter io_uring", "uring", Some("floor io_uring")),
-    ("greeter tokio", "tokio", Some("floor tokio")),
+const BACKENDS: [(&str, &str, Option<&str>, &str); 3] = [
+    (
+        "greeter io_uring",
+        "uring",
+        Some("floor io_uring"),
+        "io_uring",
+    ),
+    ("greeter tokio", "tokio", Some("floor tokio"), "epoll"),
     // Only when built with the `tokio-uring` feature (ci/bench.sh does); no floor of its
     // own: it is the comparison's third I/O model.
-    ("greeter tokio-uring", "tokio-uring", None),
+    ("greeter tokio-uring", "tokio-uring", None, "io_uring"),
 ];
 
-/// The floors: name and binary (in the `floors/` package).
-const FLOORS: [(&str, &str); 3] = [
-    ("floor io_uring", "floor_uring"),
-    ("floor epoll", "floor_epoll"),
-    ("floor tokio", "floor_tokio"),
+/// The floors: name, binary (in the `floors/` package) and I/O model.
+const FLOORS: [(&str, &str, &str); 3] = [
+    ("floor io_uring", "floor_uring", "io_uring"),
+    ("floor epoll", "floor_epoll", "epoll"),
+    ("floor tokio", "floor_tokio", "epoll"),
 ];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Every server to compare, in order; `workers` for greeter, `floors` whether to build
-/// and run the floors, `peers` the `--peer` list.
-pub fn all(workers: usize, floors: bool, peers: &[(String, String)]) -> Vec<ServerSpec> {
-    let mut specs = greeter(workers);
-    if floors {
+/// What to compare: `workers` for greeter and the peers, whether to build and run the
+/// floors and the peers (built for speed of building with `quick`), and the `--peer` list.
+pub struct Choice<'a> {
+    pub workers: usize,
+    pub floors: bool,
+    pub peers: bool,
+    pub quick: bool,
+    pub extra: &'a [(String, String)],
+}
+
+/// Every server to compare, io_uring ones first; the peers that cannot run here, with
+/// why, in `skipped`.
+pub fn all(c: &Choice<'_>, skipped: &mut Vec<(String, String)>) -> Vec<ServerSpec> {
+    let mut specs = greeter(c.workers);
+    if c.floors {
         specs.extend(floor_specs());
     }
-    specs.extend(asyncio());
-    specs.extend(nginx());
-    specs.extend(peers.iter().map(|(name, command)| ServerSpec {
+    if c.peers {
+        specs.extend(crate::peers::all(c.workers, c.quick, skipped));
+    }
+    specs.extend(c.extra.iter().map(|(name, command)| ServerSpec {
         name: name.clone(),
         http: vec!["sh".into(), "-c".into(), format!("exec {command}")],
+        model: "other",
         ..ServerSpec::default()
     }));
+    specs.sort_by_key(|s| s.model != "io_uring"); // stable: greeter stays first
     specs
 }
 
 fn greeter(workers: usize) -> Vec<ServerSpec> {
     let mut specs = Vec::new();
-    for (name, backend, floor) in BACKENDS {
+    for (name, backend, floor, model) in BACKENDS {
         let choice = match backend {
             "uring" => greeter::BackendChoice::Uring,
             "tokio-uring" if cfg!(tokio_uring) => greeter::BackendChoice::TokioUring,
@@ -77,6 +95,7 @@ fn greeter(workers: usize) -> Vec<ServerSpec> {
             raw: Some(raw),
             post: true,
             floor,
+            model,
             ..ServerSpec::default()
         });
     }
@@ -90,11 +109,13 @@ fn floor_specs() -> Vec<ServerSpec> {
     };
     FLOORS
         .iter()
-        .filter(|(name, _)| {
+        .filter(|(name, _, _)| {
             *name != "floor io_uring" || greeter::resolve(greeter::BackendChoice::Uring, "").is_ok()
         })
-        .map(|(name, binary)| ServerSpec {
+        .map(|(name, binary, model)| ServerSpec {
             name: (*name).into(),
+            model,
+            note: Some("a minimal canned-answer responder (floors/)".into()),
             http: vec![
                 bin.join(binary).to_string_lossy().into_owned(),
                 "--port".into(),
@@ -121,49 +142,4 @@ fn build_floors() -> Option<PathBuf> {
             None
         }
     }
-}
-
-fn asyncio() -> Option<ServerSpec> {
-    if !on_path("python3") {
-        eprintln!("skipped: asyncio peer: python3 is not on PATH");
-        return None;
-    }
-    let script = root().join("benches/peers/asyncio_server.py");
-    let http = vec![
-        "python3".to_owned(),
-        script.to_string_lossy().into_owned(),
-        "--port".into(),
-        "{port}".into(),
-    ];
-    let raw = [http.clone(), vec!["--raw".into()]].concat();
-    Some(ServerSpec {
-        name: "asyncio".into(),
-        http,
-        raw: Some(raw),
-        post: true,
-        ..ServerSpec::default()
-    })
-}
-
-fn nginx() -> Option<ServerSpec> {
-    if !on_path("nginx") {
-        eprintln!("skipped: nginx peer: nginx is not on PATH (apt-get install nginx)");
-        return None;
-    }
-    let args = [
-        "nginx",
-        "-p",
-        "{dir}",
-        "-c",
-        "{dir}/nginx.conf",
-        "-e",
-        "stderr",
-    ];
-    Some(ServerSpec {
-        name: "nginx".into(),
-        http: args.map(String::from).to_vec(),
-        post: true,
-        config: Some(Path::new(&root()).join("benches/peers/nginx.conf")),
-        ..ServerSpec::default()
-    })
 }

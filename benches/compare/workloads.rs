@@ -32,6 +32,8 @@ pub struct Workload {
     pub close: bool,
     /// Idle keep-alive connections held open during the measurement.
     pub idle: usize,
+    /// Requests per connection before a new one (HttpArena's "limited-conn").
+    pub per_connection: Option<usize>,
 }
 
 /// Every workload, in the order they run; `idle` is the idle-connection count to hold.
@@ -43,10 +45,17 @@ pub fn all(idle: usize) -> Vec<Workload> {
         pipeline,
         close,
         idle,
+        per_connection: None,
     };
     vec![
         w("keep-alive 64", Kind::Get, 64, 1, false, 0),
         w("keep-alive 256", Kind::Get, 256, 1, false, 0),
+        w("keep-alive 512", Kind::Get, 512, 1, false, 0),
+        w("keep-alive 4096", Kind::Get, 4096, 1, false, 0),
+        Workload {
+            per_connection: Some(10),
+            ..w("limited-conn 512", Kind::Get, 512, 1, false, 0)
+        },
         w("pipelined 16", Kind::Get, 64, 16, false, 0),
         w("connection per request", Kind::Get, 64, 1, true, 0),
         w("64 active + idle", Kind::Get, 64, 1, false, idle),
@@ -79,6 +88,7 @@ fn load_config(server: &Running, w: &Workload, duration: Duration, threads: usiz
     c.duration = duration;
     c.pipeline = w.pipeline;
     c.close = w.close;
+    c.requests_per_connection = w.per_connection;
     c.threads = threads;
     c.request = request;
     c

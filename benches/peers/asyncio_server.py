@@ -4,7 +4,8 @@
     python3 asyncio_server.py --port 8888          # HTTP/1.1: keep-alive, pipelining
     python3 asyncio_server.py --port 8888 --raw    # the seed: read once, greet, close
 
-Uses uvloop when it is installed. Answers GET / (and HEAD /) with "Hello, world!",
+`--loop uvloop` runs it on uvloop (the event loop asyncio users switch to; it must be
+installed), `--loop asyncio` (the default) on the standard library's. Answers GET / (and HEAD /) with "Hello, world!",
 POST /greet with "Hello, {name}!" from a form body's `name` field (or 400), other paths
 with 404, other methods with 405; Content-Length and Date on every response; keep-alive
 by default on HTTP/1.1, Connection: close honoured, HTTP/1.0 closes unless it asks for
@@ -169,12 +170,16 @@ async def raw(reader, writer):
     writer.close()
 
 
-async def main():
+def arguments():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8888)
     parser.add_argument("--raw", action="store_true", help="read once, greet, close")
-    args = parser.parse_args()
+    parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    return parser.parse_args()
+
+
+async def main(args):
     loop = asyncio.get_running_loop()
     if args.raw:
         server = await asyncio.start_server(raw, args.host, args.port, backlog=4096)
@@ -185,13 +190,12 @@ async def main():
 
 
 if __name__ == "__main__":
-    try:
+    ARGS = arguments()
+    if ARGS.loop == "uvloop":
         import uvloop
 
-        uvloop.install()
-    except ImportError:
-        pass
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     try:
-        asyncio.run(main())
+        asyncio.run(main(ARGS))
     except KeyboardInterrupt:
         pass
