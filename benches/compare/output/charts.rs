@@ -21,6 +21,8 @@ type Error = Box<dyn std::error::Error>;
 type Bar = (String, f64, Option<(f64, f64)>);
 /// A panel: its caption and a bar per server.
 type Panel = (String, Vec<Bar>);
+/// A summary's value and its range over rounds.
+type Measured = (f64, Option<(f64, f64)>);
 
 pub fn draw(
     dir: &Path,
@@ -54,7 +56,7 @@ fn charts(
     memory: &[Memory],
     ratios: &[FloorRatio],
 ) -> [(&'static str, &'static str, Vec<Panel>); 4] {
-    let of = |value: fn(&Summary) -> (f64, Option<(f64, f64)>)| {
+    let of = |value: fn(&Summary) -> Measured| {
         panels(summaries.iter().map(|s| {
             let (v, range) = value(s);
             (s.workload.clone(), (s.server.clone(), v, range))
