@@ -27,7 +27,9 @@ use workloads::{Kind, Sample, Workload, measure};
 #[derive(Debug, Parser)]
 #[command(about = "Compare greeter with its floors and other servers, side by side")]
 struct Args {
-    /// A short run (CI): 0.5 s per measurement, 1,000 idle connections.
+    /// A short run (CI): one round of 0.5 s per measurement, 1,000 idle connections, the
+    /// Rust peers built without LTO. It shows everything still runs; its figures mean
+    /// little.
     #[arg(long)]
     quick: bool,
     /// Cores the servers run on (taskset list).
@@ -36,8 +38,9 @@ struct Args {
     /// Cores the load generator runs on.
     #[arg(long, default_value = "1")]
     load_cpus: String,
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
-    rounds: u32,
+    /// Interleaved rounds [default: 3, or 1 with --quick].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    rounds: Option<u32>,
     /// Length of one measurement [default: 5s, or 500ms with --quick].
     #[arg(long, value_parser = humantime::parse_duration)]
     duration: Option<Duration>,
@@ -114,7 +117,7 @@ impl Settings {
         };
         Settings {
             duration: args.duration.unwrap_or(duration),
-            rounds: args.rounds,
+            rounds: args.rounds.unwrap_or(if args.quick { 1 } else { 3 }),
             threads: cpu_count(&args.load_cpus),
             server_cpus: args.server_cpus.clone(),
             scratch: std::env::temp_dir().join(format!("greeter-compare-{}", std::process::id())),
