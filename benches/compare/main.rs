@@ -140,16 +140,7 @@ fn main() {
     let _ = rlimit::increase_nofile_limit(u64::MAX);
     pin_self(&args.load_cpus);
     let s = Settings::from(&args);
-    let choice = specs::Choice {
-        workers: cpu_count(&args.server_cpus),
-        floors: !args.no_floors,
-        peers: !args.no_peers,
-        quick: args.quick,
-        extra: &args.peers,
-    };
-    let mut skipped = Vec::new();
-    let mut specs = specs::all(&choice, &mut skipped);
-    specs.retain(|spec| args.only.is_empty() || args.only.contains(&spec.name));
+    let (specs, skipped) = servers_chosen(&args);
     let mut all = workloads::all(s.idle);
     all.retain(|w| args.workloads.is_empty() || args.workloads.iter().any(|n| n == w.name));
     let (raw, http): (Vec<Workload>, Vec<Workload>) =
@@ -163,22 +154,47 @@ fn main() {
             .map(|(_, b)| *b);
     }
     entries.extend(phase(&specs, true, &raw, &s).0);
-    let wrk = if args.wrk {
-        wrk::cross_check(&specs, &s)
-    } else {
-        Vec::new()
+    let wrk = match args.wrk {
+        true => wrk::cross_check(&specs, &s),
+        false => Vec::new(),
     };
     let _ = std::fs::remove_dir_all(&s.scratch);
+    report(&args, &s, &specs, &skipped, (&entries, &memory, &wrk));
+}
+
+/// The servers `args` asks for, and the peers that cannot run here (with why).
+fn servers_chosen(args: &Args) -> (Vec<ServerSpec>, Vec<(String, String)>) {
+    let choice = specs::Choice {
+        workers: cpu_count(&args.server_cpus),
+        floors: !args.no_floors,
+        peers: !args.no_peers,
+        quick: args.quick,
+        extra: &args.peers,
+    };
+    let mut skipped = Vec::new();
+    let mut specs = specs::all(&choice, &mut skipped);
+    specs.retain(|spec| args.only.is_empty() || args.only.contains(&spec.name));
+    (specs, skipped)
+}
+
+/// Writes the results, and says where.
+fn report(
+    args: &Args,
+    s: &Settings,
+    specs: &[ServerSpec],
+    skipped: &[(String, String)],
+    (entries, memory, wrk): (&[Entry], &[Memory], &[wrk::WrkCheck]),
+) {
     let floors: Vec<(String, String)> = specs
         .iter()
         .filter_map(|x| Some((x.name.clone(), x.floor?.to_owned())))
         .collect();
     let servers = output::Servers {
-        specs: &specs,
-        skipped: &skipped,
+        specs,
+        skipped,
         floors: &floors,
     };
-    match output::write(&args.out, &s, &entries, &memory, &wrk, &servers) {
+    match output::write(&args.out, s, entries, memory, wrk, &servers) {
         Ok(dir) => eprintln!("results in {}", dir.display()),
         Err(e) => eprintln!("cannot write results: {e}"),
     }

@@ -183,16 +183,6 @@ pub fn write(
     wrk: &[WrkCheck],
     servers: &Servers<'_>,
 ) -> std::io::Result<PathBuf> {
-    let infos: Vec<ServerInfo> = servers
-        .specs
-        .iter()
-        .filter(|spec| entries.iter().any(|e| e.server == spec.name))
-        .map(|spec| ServerInfo {
-            name: spec.name.clone(),
-            model: spec.model,
-            note: spec.note.clone(),
-        })
-        .collect();
     let machine = machine();
     let dir = out.join(machine.date.replace(':', "-"));
     std::fs::create_dir_all(&dir)?;
@@ -202,7 +192,7 @@ pub fn write(
         load_threads: s.threads,
         rounds: s.rounds,
         duration_s: s.duration.as_secs_f64(),
-        servers: infos,
+        servers: infos(servers.specs, entries),
         skipped: servers.skipped,
         summaries: entries.iter().map(summarize).collect(),
         floor_ratios: floor_ratios(entries, servers.floors),
@@ -210,22 +200,26 @@ pub fn write(
         wrk_cross_check: wrk,
         samples: entries,
     };
-    std::fs::write(
-        dir.join("results.json"),
-        serde_json::to_string_pretty(&results)? + "\n",
-    )?;
+    let json = serde_json::to_string_pretty(&results)? + "\n";
+    std::fs::write(dir.join("results.json"), json)?;
     let markdown = markdown(&results);
     std::fs::write(dir.join("results.md"), &markdown)?;
     println!("{markdown}");
-    charts::draw(
-        &dir,
-        &results.servers,
-        &results.summaries,
-        memory,
-        &results.floor_ratios,
-    )
-    .map_err(std::io::Error::other)?;
+    let r = &results;
+    charts::draw(&dir, &r.servers, &r.summaries, memory, &r.floor_ratios)
+        .map_err(std::io::Error::other)?;
     Ok(dir)
+}
+
+/// The servers that were measured, as the results describe them, in their order.
+fn infos(specs: &[ServerSpec], entries: &[Entry]) -> Vec<ServerInfo> {
+    let measured = |spec: &&ServerSpec| entries.iter().any(|e| e.server == spec.name);
+    let info = |spec: &ServerSpec| ServerInfo {
+        name: spec.name.clone(),
+        model: spec.model,
+        note: spec.note.clone(),
+    };
+    specs.iter().filter(measured).map(info).collect()
 }
 
 fn markdown(r: &Results<'_>) -> String {

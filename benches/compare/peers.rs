@@ -34,29 +34,26 @@ pub fn all(threads: usize, quick: bool, skipped: &mut Vec<(String, String)>) -> 
     add(rust(threads, quick));
     add(go(threads));
     add(node());
-    add(python());
+    add(asyncio());
+    if on_path("python3") {
+        add(uvloop());
+    }
+    let nginx = [
+        "nginx",
+        "-p",
+        "{dir}",
+        "-c",
+        "{dir}/nginx.conf",
+        "-e",
+        "stderr",
+    ];
     add(debian(
-        "h2o",
         "h2o",
         "epoll",
         &["h2o", "-c", "{dir}/h2o.conf"],
         "h2o.conf",
     ));
-    add(debian(
-        "nginx",
-        "nginx",
-        "epoll",
-        &[
-            "nginx",
-            "-p",
-            "{dir}",
-            "-c",
-            "{dir}/nginx.conf",
-            "-e",
-            "stderr",
-        ],
-        "nginx.conf",
-    ));
+    add(debian("nginx", "epoll", &nginx, "nginx.conf"));
     specs
 }
 
@@ -189,47 +186,36 @@ fn node() -> Result<Vec<ServerSpec>, (Vec<&'static str>, String)> {
     )])
 }
 
-/// The seed's asyncio server on the standard loop and on uvloop (from a venv).
-fn python() -> Result<Vec<ServerSpec>, (Vec<&'static str>, String)> {
-    let names = vec!["asyncio", "uvloop"];
-    if !on_path("python3") {
-        return Err((names, "python3 is not on PATH".into()));
-    }
+/// The seed's asyncio server (`benches/peers/asyncio_server.py`) run by `python` on
+/// `event_loop`.
+fn seed_server(python: String, event_loop: &str) -> Vec<String> {
     let script = path(&root().join("benches/peers/asyncio_server.py"));
-    let http = |python: String, event_loop: &str| {
-        vec![
-            python,
-            script.clone(),
-            "--port".into(),
-            "{port}".into(),
-            "--loop".into(),
-            event_loop.into(),
-        ]
-    };
-    let raw = [http("python3".into(), "asyncio"), vec!["--raw".into()]].concat();
-    let mut specs = vec![ServerSpec {
-        raw: Some(raw),
-        post: true,
-        ..spec(
-            "asyncio",
-            "epoll",
-            http("python3".into(), "asyncio"),
-            Some("the seed's server, CPython's own event loop"),
-        )
-    }];
-    match uvloop_python() {
-        Ok(python) => specs.push(ServerSpec {
-            post: true,
-            ..spec(
-                "uvloop",
-                "epoll",
-                http(python, "uvloop"),
-                Some("the seed's server on uvloop"),
-            )
-        }),
-        Err(why) => eprintln!("skipped: uvloop: {why}"),
+    let args = ["--port", "{port}", "--loop", event_loop];
+    [vec![python, script], args.map(String::from).to_vec()].concat()
+}
+
+/// The seed's server on CPython's own event loop (it also speaks the raw protocol).
+fn asyncio() -> Result<Vec<ServerSpec>, (Vec<&'static str>, String)> {
+    if !on_path("python3") {
+        return Err((vec!["asyncio", "uvloop"], "python3 is not on PATH".into()));
     }
-    Ok(specs)
+    let http = seed_server("python3".into(), "asyncio");
+    let note = Some("the seed's server, CPython's own event loop");
+    Ok(vec![ServerSpec {
+        raw: Some([http.clone(), vec!["--raw".into()]].concat()),
+        post: true,
+        ..spec("asyncio", "epoll", http, note)
+    }])
+}
+
+/// The same server on uvloop, from a venv.
+fn uvloop() -> Result<Vec<ServerSpec>, (Vec<&'static str>, String)> {
+    let python = uvloop_python().map_err(|why| (vec!["uvloop"], why))?;
+    let note = Some("the seed's server on uvloop");
+    Ok(vec![ServerSpec {
+        post: true,
+        ..spec("uvloop", "epoll", seed_server(python, "uvloop"), note)
+    }])
 }
 
 /// A venv under `target/peers` with uvloop from PyPI; its python.
@@ -262,21 +248,18 @@ fn uvloop_python() -> Result<String, String> {
     }
 }
 
-/// A server from a Debian package, configured by `config` in `benches/peers/`.
+/// A server from the Debian package `name` (its program too), configured by `config` in
+/// `benches/peers/`.
 fn debian(
     name: &'static str,
-    program: &str,
     model: &'static str,
     args: &[&str],
     config: &str,
 ) -> Result<Vec<ServerSpec>, (Vec<&'static str>, String)> {
-    if !on_path(program) {
-        return Err((
-            vec![name],
-            format!(
-                "{program} is not on PATH (Debian: apt-get install {program}; ci/bench.sh does)"
-            ),
-        ));
+    if !on_path(name) {
+        let why =
+            format!("{name} is not on PATH (Debian: apt-get install {name}; ci/bench.sh does)");
+        return Err((vec![name], why));
     }
     Ok(vec![ServerSpec {
         config: Some(root().join("benches/peers").join(config)),

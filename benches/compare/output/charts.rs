@@ -56,50 +56,45 @@ fn charts(
     memory: &[Memory],
     ratios: &[FloorRatio],
 ) -> [(&'static str, &'static str, Vec<Panel>); 4] {
-    let of = |value: fn(&Summary) -> Measured| {
-        panels(summaries.iter().map(|s| {
-            let (v, range) = value(s);
-            (s.workload.clone(), (s.server.clone(), v, range))
-        }))
-    };
-    let idle = memory
-        .iter()
-        .filter_map(|m| {
-            m.idle_bytes_per_connection
-                .map(|b| (m.server.clone(), b, None))
-        })
-        .collect();
-    let floors = ratios.iter().map(|r| {
-        let lo = r.per_round.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = r.per_round.iter().copied().fold(0.0, f64::max);
-        (
-            r.workload.clone(),
-            (r.server.clone(), r.cpu_ratio, Some((lo, hi))),
-        )
-    });
-    let [rps, cpu, memory, floor] = TITLES;
+    let [rps, cpu, idle, floor] = TITLES;
     let rps_of = |s: &Summary| {
-        (
-            s.requests_per_sec,
-            Some((s.requests_per_sec_min, s.requests_per_sec_max)),
-        )
+        let range = (s.requests_per_sec_min, s.requests_per_sec_max);
+        (s.requests_per_sec, Some(range))
     };
     let cpu_of = |s: &Summary| {
-        (
-            s.cpu_us_per_request,
-            Some((s.cpu_us_per_request_min, s.cpu_us_per_request_max)),
-        )
+        let range = (s.cpu_us_per_request_min, s.cpu_us_per_request_max);
+        (s.cpu_us_per_request, Some(range))
     };
     [
-        (rps.0, rps.1, of(rps_of)),
-        (cpu.0, cpu.1, of(cpu_of)),
-        (
-            memory.0,
-            memory.1,
-            vec![("idle keep-alive connections".into(), idle)],
-        ),
-        (floor.0, floor.1, panels(floors)),
+        (rps.0, rps.1, per_profile(summaries, rps_of)),
+        (cpu.0, cpu.1, per_profile(summaries, cpu_of)),
+        (idle.0, idle.1, idle_panel(memory)),
+        (floor.0, floor.1, floor_panels(ratios)),
     ]
+}
+
+/// A panel per profile, a bar per server: `value` of each summary.
+fn per_profile(summaries: &[Summary], value: fn(&Summary) -> Measured) -> Vec<Panel> {
+    panels(summaries.iter().map(|s| {
+        let (v, range) = value(s);
+        (s.workload.clone(), (s.server.clone(), v, range))
+    }))
+}
+
+fn idle_panel(memory: &[Memory]) -> Vec<Panel> {
+    let bar = |m: &Memory| Some((m.server.clone(), m.idle_bytes_per_connection?, None));
+    let bars = memory.iter().filter_map(bar).collect();
+    vec![("idle keep-alive connections".into(), bars)]
+}
+
+/// greeter over its floor per profile, the range over rounds as whiskers.
+fn floor_panels(ratios: &[FloorRatio]) -> Vec<Panel> {
+    panels(ratios.iter().map(|r| {
+        let lo = r.per_round.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = r.per_round.iter().copied().fold(0.0, f64::max);
+        let bar = (r.server.clone(), r.cpu_ratio, Some((lo, hi)));
+        (r.workload.clone(), bar)
+    }))
 }
 
 /// Each chart's file and title.
@@ -212,19 +207,7 @@ fn bars(
         bar.set_margin(3, 3, 0, 0);
         bar
     }))?;
-    for (i, (_, _, range)) in data.iter().enumerate() {
-        if let Some((lo, hi)) = range {
-            let y = SegmentValue::CenterOf(at(i));
-            chart.draw_series(std::iter::once(PathElement::new(
-                [(*lo, y.clone()), (*hi, y)],
-                BLACK.stroke_width(2),
-            )))?;
-        }
-    }
-    if let Some(x) = mark {
-        let line = [(x, SegmentValue::Exact(0)), (x, SegmentValue::Last)];
-        chart.draw_series(std::iter::once(PathElement::new(line, RED.stroke_width(1))))?;
-    }
+    whiskers(&mut chart, data, mark)?;
     let text = |(i, (_, value, range)): (usize, &Bar)| {
         let end = range.map_or(*value, |r| r.1.max(*value));
         Text::new(
@@ -234,6 +217,23 @@ fn bars(
         )
     };
     chart.draw_series(data.iter().enumerate().map(text))?;
+    Ok(())
+}
+
+/// Each bar's range over rounds as a line across its end, and `mark` as a vertical line.
+fn whiskers(chart: &mut Chart<'_, '_>, data: &[Bar], mark: Option<f64>) -> Result<(), Error> {
+    let at = |i: usize| data.len() - 1 - i;
+    for (i, (_, _, range)) in data.iter().enumerate() {
+        if let Some((lo, hi)) = range {
+            let y = SegmentValue::CenterOf(at(i));
+            let line = PathElement::new([(*lo, y.clone()), (*hi, y)], BLACK.stroke_width(2));
+            chart.draw_series(std::iter::once(line))?;
+        }
+    }
+    if let Some(x) = mark {
+        let line = [(x, SegmentValue::Exact(0)), (x, SegmentValue::Last)];
+        chart.draw_series(std::iter::once(PathElement::new(line, RED.stroke_width(1))))?;
+    }
     Ok(())
 }
 

@@ -76,51 +76,45 @@ pub fn versus_epoll(md: &mut String, servers: &[ServerInfo], summaries: &[Summar
     let epoll_peers: Vec<&str> = servers
         .iter()
         .filter(|s| {
-            s.model == "epoll" && !s.name.starts_with("greeter") && !s.name.starts_with("floor")
+            s.model == "epoll" && !["greeter", "floor"].iter().any(|p| s.name.starts_with(p))
         })
         .map(|s| s.name.as_str())
         .collect();
     for p in profiles(summaries) {
-        let Some(g) = find(summaries, "greeter io_uring", p) else {
-            continue;
-        };
-        let ratio = |other: Option<&Summary>| {
-            other.map_or(("–".to_owned(), "–".to_owned()), |o| {
-                (
-                    format!("{:.2}", g.requests_per_sec / o.requests_per_sec),
-                    format!("{:.2}", g.cpu_us_per_request / o.cpu_us_per_request),
-                )
-            })
-        };
-        let (tokio_rps, tokio_cpu) = ratio(find(summaries, "greeter tokio", p));
-        let (floor_rps, floor_cpu) = ratio(find(summaries, "floor epoll", p));
-        let peers: Vec<&Summary> = epoll_peers
-            .iter()
-            .filter_map(|n| find(summaries, n, p))
-            .collect();
-        let fastest = peers
-            .iter()
-            .max_by(|a, b| a.requests_per_sec.total_cmp(&b.requests_per_sec));
-        let leanest = peers
-            .iter()
-            .min_by(|a, b| a.cpu_us_per_request.total_cmp(&b.cpu_us_per_request));
-        let best = |s: Option<&&Summary>, rps: bool| match s {
-            Some(s) if rps => (
-                s.server.clone(),
-                format!("{:.2}", g.requests_per_sec / s.requests_per_sec),
-            ),
-            Some(s) => (
-                s.server.clone(),
-                format!("{:.2}", g.cpu_us_per_request / s.cpu_us_per_request),
-            ),
-            None => ("–".into(), "–".into()),
-        };
-        let ((fast_name, fast), (lean_name, lean)) = (best(fastest, true), best(leanest, false));
-        let _ = writeln!(
-            md,
-            "| {p} | {tokio_rps} | {tokio_cpu} | {floor_rps} | {floor_cpu} | {fast_name} | {fast} | {lean_name} | {lean} |"
-        );
+        if let Some(g) = find(summaries, "greeter io_uring", p) {
+            let row = versus_row(g, summaries, &epoll_peers);
+            let _ = writeln!(md, "| {p} | {} |", row.join(" | "));
+        }
     }
+}
+
+/// One profile's cells: over greeter tokio, over the epoll floor (req/s and CPU each),
+/// then the fastest and the leanest epoll peer, each named, with the ratio.
+fn versus_row(g: &Summary, summaries: &[Summary], peers: &[&str]) -> Vec<String> {
+    let p = g.workload.as_str();
+    let rps = |o: &Summary| format!("{:.2}", g.requests_per_sec / o.requests_per_sec);
+    let cpu = |o: &Summary| format!("{:.2}", g.cpu_us_per_request / o.cpu_us_per_request);
+    let mut cells = Vec::new();
+    for other in ["greeter tokio", "floor epoll"] {
+        let found = find(summaries, other, p);
+        cells.push(found.map_or("–".into(), rps));
+        cells.push(found.map_or("–".into(), cpu));
+    }
+    let peers: Vec<&Summary> = peers.iter().filter_map(|n| find(summaries, n, p)).collect();
+    let fastest = peers
+        .iter()
+        .max_by(|a, b| a.requests_per_sec.total_cmp(&b.requests_per_sec));
+    let leanest = peers
+        .iter()
+        .min_by(|a, b| a.cpu_us_per_request.total_cmp(&b.cpu_us_per_request));
+    for (best, ratio) in [
+        (fastest, &rps as &dyn Fn(&Summary) -> String),
+        (leanest, &cpu),
+    ] {
+        cells.push(best.map_or("–".into(), |s| s.server.clone()));
+        cells.push(best.map_or("–".into(), |s| ratio(s)));
+    }
+    cells
 }
 
 /// The profiles in the order they ran.
