@@ -189,6 +189,7 @@ fn serve(args: ServeArgs, inherited: Option<greeter::activation::Inherited>) -> 
         Ok(signals) => signals,
         Err(e) => return fatal(&format!("cannot install signal handlers: {e}")),
     };
+    supervise::connect_supervisor(); // before any thread confines itself (--sandbox)
     let config = args.into_config();
     let started = match inherited {
         Some(inherited) => greeter::start_inherited(config, inherited),

@@ -3,6 +3,8 @@
 //! `sd_notify` state changes, and systemd's watchdog, fed only while every worker's loop
 //! turns.
 
+use std::os::unix::net::UnixDatagram;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use sd_notify::NotifyState;
@@ -115,9 +117,45 @@ impl Turning {
     }
 }
 
+/// The supervisor's notify socket (`NOTIFY_SOCKET`), connected once, at start-up: with
+/// `--sandbox` a confined thread may not `connect`, so it is done before any confines
+/// itself, and later notices are a plain `send` on it.
+static NOTIFY: OnceLock<Option<UnixDatagram>> = OnceLock::new();
+
+/// Connects to `NOTIFY_SOCKET` (a path, or `@name` for an abstract socket), if it is set;
+/// call before the server's threads confine themselves.
+pub fn connect_supervisor() {
+    NOTIFY.get_or_init(|| {
+        let path = std::env::var_os("NOTIFY_SOCKET")?;
+        let connected = UnixDatagram::unbound().and_then(|socket| {
+            connect_notify(&socket, &path)?;
+            Ok(socket)
+        });
+        connected
+            .map_err(|e| {
+                tracing::warn!("cannot reach the service manager (NOTIFY_SOCKET={path:?}): {e}")
+            })
+            .ok()
+    });
+}
+
+fn connect_notify(socket: &UnixDatagram, path: &std::ffi::OsStr) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    if let Some(name) = std::os::unix::ffi::OsStrExt::as_bytes(path).strip_prefix(b"@") {
+        use std::os::linux::net::SocketAddrExt;
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+        return socket.connect_addr(&addr);
+    }
+    socket.connect(path)
+}
+
 /// Tells systemd (`Type=notify`) of a state change; nothing without `NOTIFY_SOCKET`.
 pub fn tell_supervisor(state: NotifyState<'_>) {
-    if let Err(e) = sd_notify::notify(&[state]) {
+    connect_supervisor();
+    let Some(Some(socket)) = NOTIFY.get() else {
+        return;
+    };
+    if let Err(e) = socket.send(format!("{state}\n").as_bytes()) {
         tracing::warn!("cannot notify the service manager (NOTIFY_SOCKET): {e}");
     }
 }

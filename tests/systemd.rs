@@ -74,7 +74,8 @@ fn socket_activated_serves_and_notifies(backend: BackendChoice) {
         .arg("--fdname=web")
         .arg(format!("--setenv=NOTIFY_SOCKET={}", notify_path.display()))
         .args(["--setenv=NO_COLOR=1", env!("CARGO_BIN_EXE_greeter")])
-        .args(["--backend", backend_flag(backend), "--workers", "2"]);
+        .args(["--backend", backend_flag(backend), "--workers", "2"])
+        .arg("--sandbox"); // as the shipped unit runs it: notices still reach systemd
     cmd.stderr(Stdio::piped()).stdout(Stdio::null());
     let mut g = Greeter::spawn_with(cmd, |mut c| c.spawn());
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();

@@ -43,9 +43,12 @@ macro_rules! per_backend {
 }
 
 /// The `--backend` value that picks `backend`.
-/// A fresh directory for one test's files (`greeter-NAME-PID` in the temporary directory).
+/// A fresh directory for one test's files (`greeter-NAME-PID-N` in the temporary
+/// directory: N apart, so tests on backends with the same flag never share one).
 pub fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("greeter-{name}-{}", std::process::id()));
+    static TAKEN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = TAKEN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("greeter-{name}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
