@@ -88,10 +88,14 @@ static JSON_LOGS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
 fn init_logs(format: greeter::LogFormat) {
     let _ = JSON_LOGS.set(format == greeter::LogFormat::Json);
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // A log line that cannot be written is lost, never reported on standard error: that
+    // report would panic when standard error is a closed pipe (a log reader gone), and
+    // the thread logging (the signal thread, a worker) with it.
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
+        .with_ansi(std::io::stderr().is_terminal())
+        .log_internal_errors(false);
     match format {
         greeter::LogFormat::Text => logs.init(),
         greeter::LogFormat::Json => logs.json().flatten_event(true).init(),

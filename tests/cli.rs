@@ -243,3 +243,47 @@ fn man_page_and_completions_are_generated() {
         "a packagers' command stays out of --help: {help}"
     );
 }
+
+/// Standard error a closed pipe (the log reader gone): logging fails quietly, and SIGTERM
+/// still drains and stops the server (before, the signal thread panicked on its log line
+/// and the server never stopped).
+#[test]
+fn sigterm_stops_a_server_whose_log_pipe_is_closed() {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_greeter"))
+        .args(["--listen", "127.0.0.1:0", "--workers", "1"])
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let addr = address_in(&line);
+    drop(stderr); // the reader goes: every later log write fails with EPIPE
+    assert_eq!(
+        exchange(addr, b"GET / HTTP/1.0\r\n\r\n"),
+        expected("200 OK", "Connection: close\r\n", "Hello, world!")
+    );
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = std::time::Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("SIGTERM did not stop a server whose log pipe is closed");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(0));
+}
