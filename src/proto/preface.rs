@@ -37,7 +37,7 @@ pub enum Refusal {
     Missing,
     /// It began as a PROXY header and broke its rules.
     Malformed,
-    /// A version 2 header longer than [`MAX_PREFACE`].
+    /// A version 2 header longer than 4096 bytes.
     TooLong,
     /// The connection ended, or its header deadline passed, before the preface was whole.
     Unfinished,
