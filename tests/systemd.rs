@@ -434,9 +434,11 @@ fn a_stuck_worker_starves_the_watchdog(backend: BackendChoice) {
     );
     notify.set_nonblocking(true).unwrap();
     let before: Vec<_> = std::iter::from_fn(|| next_queued(&notify)).collect();
+    // Noticed within two windows of ticks (4 s: the first may hold ticks from before
+    // the stall), a ping every 500 ms until then; a loaded machine adds a little.
     assert!(
-        before.len() < 6,
-        "at most the first window's pings: {before:?}"
+        before.len() <= 10,
+        "at most two windows' pings before: {before:?}"
     );
     notify.set_nonblocking(false).unwrap();
     let after = notices_within(&notify, Duration::from_secs(3));
