@@ -6,9 +6,10 @@
 pub fn args() -> (u16, usize) {
     let args: Vec<String> = std::env::args().collect();
     let value = |flag: &str| {
-        args.windows(2)
-            .find(|w| w[0] == flag)
-            .map(|w| w[1].parse().unwrap_or_else(|_| panic!("{flag} takes a number")))
+        args.windows(2).find(|w| w[0] == flag).map(|w| {
+            w[1].parse()
+                .unwrap_or_else(|_| panic!("{flag} takes a number"))
+        })
     };
     let port = value("--port").expect("--port P") as u16;
     (port, value("--threads").unwrap_or(1) as usize)
@@ -19,6 +20,24 @@ pub const ANSWER: &[u8] = b"HTTP/1.1 200 OK\r\nServer: peer\r\nDate: Mon, 30 Nov
 
 /// The greeting.
 pub const GREETING: &str = "Hello, world!";
+
+/// Takes `received` after what `pending` holds and returns the answers to every request
+/// head now complete (empty when none is); the unfinished rest stays in `pending`.
+pub fn answers(pending: &mut Vec<u8>, received: &[u8]) -> Vec<u8> {
+    pending.extend_from_slice(received);
+    let (count, end) = complete_heads(pending);
+    pending.drain(..end);
+    ANSWER.repeat(count)
+}
+
+/// Runs `serve(port)` on `threads` threads of its own (a runtime and a listener each),
+/// until they end.
+pub fn on_threads(port: u16, threads: usize, serve: fn(u16)) {
+    let workers: Vec<_> = (0..threads)
+        .map(|_| std::thread::spawn(move || serve(port)))
+        .collect();
+    workers.into_iter().for_each(|w| drop(w.join()));
+}
 
 /// How many complete request heads `pending` holds, and where the last one ends: a
 /// minimal responder answers each (GET only, no bodies), and keeps the rest.

@@ -14,7 +14,9 @@ async fn hello(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible
     let response = Response::builder()
         .header(header::SERVER, "hyper")
         .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
-        .body(Full::new(Bytes::from_static(greeter_peers::GREETING.as_bytes())));
+        .body(Full::new(Bytes::from_static(
+            greeter_peers::GREETING.as_bytes(),
+        )));
     Ok(response.expect("a valid response"))
 }
 
@@ -26,7 +28,9 @@ fn main() {
         .build()
         .expect("a runtime");
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind");
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await; // EMFILE
