@@ -3,13 +3,14 @@
 
 mod support;
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use greeter::BackendChoice;
 use greeter::proto::Protocol;
+use support::child::{Greeter, child_args};
 use support::*;
 
 fn thousand_keep_alive_connections_ten_requests_each(backend: BackendChoice) {
@@ -311,7 +312,62 @@ fn a_stalled_writer_is_cut_at_its_deadline_while_draining(backend: BackendChoice
     );
 }
 
+/// At the drain deadline, connections still busy are told it passed, whatever they are
+/// doing: a response the client stopped reading (a write in flight) and a request half
+/// sent (a read in flight) both end then, their clients see the end, and the worker drops
+/// no task with an operation still running (it would say so: on tokio-uring, freeing its
+/// runtime then could free memory the kernel still writes).
+fn busy_connections_end_at_the_drain_deadline(backend: BackendChoice) {
+    let greeting = "z".repeat(64 * 1024);
+    let extra = [
+        ["--message", greeting.as_str()],
+        ["--shutdown-timeout", "300ms"],
+    ];
+    let mut server = Greeter::start(&child_args(backend, extra.as_flattened()), &[]);
+    let addr = server.address();
+    let mut stalled = slow_reader(addr);
+    stalled.write_all(GET.repeat(64).as_bytes()).unwrap();
+    let mut first = [0; 1];
+    stalled.read_exact(&mut first).unwrap(); // the answers are on their way; no more reads
+    let mut half_sent = connect(addr);
+    half_sent
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    thread::sleep(Duration::from_millis(100)); // both are busy when the shutdown begins
+    server.signal("TERM");
+    assert!(server.wait().success(), "a clean exit");
+    for (who, mut client) in [
+        ("the stalled reader", stalled),
+        ("the half request", half_sent),
+    ] {
+        assert!(
+            reaches_the_end(&mut client),
+            "{who} sees its connection end"
+        );
+    }
+    server.drain_log();
+    let dropped: Vec<_> = server
+        .log()
+        .iter()
+        .filter(|l| l.contains("did not end"))
+        .collect();
+    assert!(dropped.is_empty(), "{dropped:#?}");
+}
+
+/// Reads (and discards) until the end of the stream or a reset; `false` on a timeout.
+fn reaches_the_end(stream: &mut TcpStream) -> bool {
+    let mut sink = [0; 64 * 1024];
+    loop {
+        match stream.read(&mut sink) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) => return !matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+        }
+    }
+}
+
 per_backend!(
+    busy_connections_end_at_the_drain_deadline,
     a_stalled_writer_is_cut_at_its_deadline_while_draining,
     thousand_keep_alive_connections_ten_requests_each,
     resets_mid_request_and_mid_response_spare_other_clients,

@@ -137,6 +137,11 @@ impl Greeter {
         address_in(&line)
     }
 
+    /// Every log line seen so far (by the waits and [`Greeter::drain_log`]).
+    pub fn log(&self) -> &[String] {
+        &self.log
+    }
+
     /// Log lines that arrived so far, without waiting.
     pub fn drain_log(&mut self) -> Vec<String> {
         let fresh: Vec<String> = self.lines.try_iter().collect();

@@ -4,11 +4,11 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::{Pin, pin};
+use std::pin::pin;
 use std::rc::Rc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, sleep_until};
@@ -16,24 +16,6 @@ use tokio::time::{Instant, sleep_until};
 use super::{Shared, tick};
 use crate::backend::Fault;
 use crate::backend::policy::{AfterError, Gate, Pause};
-
-/// A listener the accept loop takes connections from: tokio's, or tokio-uring's.
-pub(crate) trait Listen {
-    type Stream;
-    /// An accept once started takes a connection even if no longer polled (tokio-uring
-    /// cannot cancel it): the loop keeps it and, after shutdown, serves what it brings.
-    const ACCEPT_RUNS_ON: bool;
-    fn accept(&self) -> impl Future<Output = io::Result<(Self::Stream, SocketAddr)>>;
-}
-
-impl Listen for TcpListener {
-    type Stream = tokio::net::TcpStream;
-    const ACCEPT_RUNS_ON: bool = false;
-
-    fn accept(&self) -> impl Future<Output = io::Result<(Self::Stream, SocketAddr)>> {
-        TcpListener::accept(self)
-    }
-}
 
 /// The accepting side of a worker: the shared policy, its connections, and the task each
 /// connection runs.
@@ -43,27 +25,50 @@ pub(crate) struct Accept<F> {
     run: F,
 }
 
+/// How long connections told the drain deadline passed have to end (their sockets shut
+/// down, which ends any read or write in flight at once) before their tasks are dropped.
+const GRACE: Duration = Duration::from_secs(2);
+
 /// Accepts until shutdown, then drains: idle connections close, busy ones finish until
-/// the shutdown deadline, after which the rest are dropped.
-pub(crate) async fn serve<L, F, T>(
-    listener: L,
+/// the shutdown deadline, when the rest are told to end. A fault a test injected ends
+/// the accepting at once and the connections with it. The connection tasks still running
+/// after [`GRACE`] are dropped, and counted in what it returns: a backend whose
+/// operations cannot be cancelled (tokio-uring) must not free its runtime under them.
+pub(crate) async fn serve<F, T>(
+    listener: TcpListener,
     mut a: Accept<F>,
     shared: Rc<Shared>,
     (stop, fault): (watch::Receiver<bool>, Fault),
     shutdown_timeout: Duration,
-) -> io::Result<()>
+) -> Drained
 where
-    L: Listen,
-    F: Fn(L::Stream, SocketAddr, Rc<Shared>) -> T,
+    F: Fn(TcpStream, SocketAddr, Rc<Shared>) -> T,
     T: Future<Output = ()> + 'static,
 {
     tokio::task::spawn_local(tick(Rc::clone(&shared)));
-    let deadline = a
-        .accept(&listener, &shared, (stop, fault), shutdown_timeout)
-        .await?;
+    a.accept(&listener, &shared, stop).await;
     drop(listener); // closed: what arrives now waits for the next process, or is refused
-    a.drain(&shared, deadline).await;
-    Ok(())
+    let failed = fault.check();
+    let deadline = match failed {
+        Ok(()) => Instant::now() + shutdown_timeout,
+        Err(_) => Instant::now(), // a failing worker ends its connections as they are
+    };
+    let abandoned = a.drain(&shared, deadline).await;
+    Drained {
+        abandoned,
+        fault: failed,
+    }
+}
+
+/// How a worker's serving ended.
+#[derive(Debug)]
+pub(crate) struct Drained {
+    /// Connection tasks dropped because they had not ended within [`GRACE`] of being told
+    /// to: whatever operation they had in flight was left running.
+    #[cfg_attr(not(tokio_uring), allow(dead_code))] // only tokio-uring must act on it
+    pub abandoned: usize,
+    /// The fault a test injected, if one stopped the worker.
+    pub fault: io::Result<()>,
 }
 
 /// A connection task that panicked takes its worker down with it, as it would without a
@@ -86,19 +91,14 @@ impl<F> Accept<F> {
     }
 
     /// Accepts until `stop`, keeping one accept across the loop's turns (never starting
-    /// another while one is pending); then tells every connection shutdown began. The
-    /// drain's deadline; or the fault a test injected, at once (a failing worker drops
-    /// its listener and connections as they are).
-    async fn accept<L, T>(
+    /// another while one is pending); then tells every connection shutdown began.
+    async fn accept<T>(
         &mut self,
-        listener: &L,
+        listener: &TcpListener,
         shared: &Rc<Shared>,
-        (mut stop, fault): (watch::Receiver<bool>, Fault),
-        shutdown_timeout: Duration,
-    ) -> io::Result<Instant>
-    where
-        L: Listen,
-        F: Fn(L::Stream, SocketAddr, Rc<Shared>) -> T,
+        mut stop: watch::Receiver<bool>,
+    ) where
+        F: Fn(TcpStream, SocketAddr, Rc<Shared>) -> T,
         T: Future<Output = ()> + 'static,
     {
         let mut next = pin!(listener.accept());
@@ -119,19 +119,13 @@ impl<F> Accept<F> {
                 }
             }
         }
-        fault.check()?;
         shared.greeter.borrow_mut().start_draining();
         shared.slots.shutdown();
-        let deadline = Instant::now() + shutdown_timeout;
-        if L::ACCEPT_RUNS_ON {
-            self.serve_last_accept(next, shared, deadline).await;
-        }
-        Ok(deadline)
     }
 
-    fn accepted<S, T>(&mut self, accepted: io::Result<(S, SocketAddr)>, shared: &Rc<Shared>)
+    fn accepted<T>(&mut self, accepted: io::Result<(TcpStream, SocketAddr)>, shared: &Rc<Shared>)
     where
-        F: Fn(S, SocketAddr, Rc<Shared>) -> T,
+        F: Fn(TcpStream, SocketAddr, Rc<Shared>) -> T,
         T: Future<Output = ()> + 'static,
     {
         match accepted {
@@ -140,9 +134,9 @@ impl<F> Accept<F> {
         }
     }
 
-    fn admit<S, T>(&mut self, stream: S, peer: SocketAddr, shared: &Rc<Shared>)
+    fn admit<T>(&mut self, stream: TcpStream, peer: SocketAddr, shared: &Rc<Shared>)
     where
-        F: Fn(S, SocketAddr, Rc<Shared>) -> T,
+        F: Fn(TcpStream, SocketAddr, Rc<Shared>) -> T,
         T: Future<Output = ()> + 'static,
     {
         self.conns
@@ -163,46 +157,28 @@ impl<F> Accept<F> {
         }
     }
 
-    /// While draining, an accept that cannot be cancelled (tokio-uring) is served rather
-    /// than leaked: what it brings is a client already connected. Waits for it as long as
-    /// there are connections to drain.
-    async fn serve_last_accept<S, T>(
-        &mut self,
-        next: Pin<&mut impl Future<Output = io::Result<(S, SocketAddr)>>>,
-        shared: &Rc<Shared>,
-        deadline: Instant,
-    ) where
-        F: Fn(S, SocketAddr, Rc<Shared>) -> T,
-        T: Future<Output = ()> + 'static,
-    {
-        let mut next = next;
-        loop {
-            tokio::select! {
-                accepted = &mut next => {
-                    if let Ok((stream, peer)) = accepted {
-                        self.admit(stream, peer, shared);
-                    }
-                    return;
-                }
-                joined = tokio::time::timeout_at(deadline, self.conns.join_next()) => {
-                    if !joined.is_ok_and(|n| n.is_some()) {
-                        return;
-                    }
-                }
-            }
-        }
-    }
-
-    /// Graceful shutdown: the connections were told; those left at the deadline are
-    /// dropped.
-    async fn drain(mut self, shared: &Shared, deadline: Instant) {
-        while let Ok(Some(joined)) = tokio::time::timeout_at(deadline, self.conns.join_next()).await
-        {
-            surface_panic(joined);
+    /// Graceful shutdown: the connections were told; those left at the deadline are told
+    /// it passed, and those left after [`GRACE`] more are dropped (and counted).
+    async fn drain(mut self, shared: &Shared, deadline: Instant) -> usize {
+        self.join_until(deadline).await;
+        shared.slots.deadline();
+        self.join_until(Instant::now() + GRACE).await;
+        let abandoned = self.conns.len();
+        if abandoned > 0 {
+            tracing::warn!(abandoned, "connections did not end when told to; dropped");
         }
         self.conns.shutdown().await;
         if let Some(log) = &shared.access_log {
             log.borrow_mut().flush(&shared.metrics);
+        }
+        abandoned
+    }
+
+    /// Waits for connection tasks to end, until none is left or `deadline`.
+    async fn join_until(&mut self, deadline: Instant) {
+        while let Ok(Some(joined)) = tokio::time::timeout_at(deadline, self.conns.join_next()).await
+        {
+            surface_panic(joined);
         }
     }
 }

@@ -2,14 +2,14 @@
 //! owns: a worker's state ([`Shared`]), its accept loop and drain ([`accept`]), its one
 //! periodic tick and each connection's slot in it ([`slots`]), and a connection's state
 //! and serving loop over the backend's own socket I/O ([`state::Io`]). A backend brings
-//! its runtime, its listener (an [`accept::Listen`]) and its connection task.
+//! its runtime and its connection task; both accept through tokio's listener (epoll or
+//! kqueue), whose accept can be cancelled.
 
 pub(crate) mod accept;
 pub(crate) mod slots;
 pub(crate) mod state;
 
 use std::cell::RefCell;
-use std::io;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -92,11 +92,14 @@ pub(crate) struct Parts {
 
 impl Parts {
     /// Serves on `listener` (registered with the runtime) until stopped, each connection
-    /// a task `run` makes.
-    pub(crate) async fn serve<L, F, T>(self, listener: L, run: F) -> io::Result<()>
+    /// a task `run` makes; then drains, and says how.
+    pub(crate) async fn serve<F, T>(
+        self,
+        listener: tokio::net::TcpListener,
+        run: F,
+    ) -> accept::Drained
     where
-        L: accept::Listen,
-        F: Fn(L::Stream, std::net::SocketAddr, Rc<Shared>) -> T,
+        F: Fn(tokio::net::TcpStream, std::net::SocketAddr, Rc<Shared>) -> T,
         T: std::future::Future<Output = ()> + 'static,
     {
         let shared = Rc::new(Shared::new(self.greeter, self.metrics, self.access_log));

@@ -19,11 +19,25 @@ pub(crate) enum Signal {
     Shutdown,
     /// Closed to make room at the connection limit (it was idle).
     Shed,
+    /// The shutdown deadline passed (or the worker failed): end now, whatever it was
+    /// doing.
+    Deadline,
 }
 
 impl Signal {
     /// The order a wait that accepts several takes them in.
-    const BY_PRIORITY: [Signal; 3] = [Signal::Shed, Signal::Timeout, Signal::Shutdown];
+    const BY_PRIORITY: [Signal; 4] = [
+        Signal::Deadline,
+        Signal::Shed,
+        Signal::Timeout,
+        Signal::Shutdown,
+    ];
+
+    /// Whether a connection waiting for its output to be written must stop: its own
+    /// deadline passed, or the worker's.
+    pub(crate) fn stops_a_write(self) -> bool {
+        matches!(self, Signal::Timeout | Signal::Deadline)
+    }
 
     fn bit(self) -> u8 {
         1 << self as u8
@@ -104,6 +118,11 @@ impl Slots {
         self.raise(Signal::Shed, count, |slot| slot.idle);
     }
 
+    /// Signals every connection that the shutdown deadline passed.
+    pub(crate) fn deadline(&self) {
+        self.raise(Signal::Deadline, usize::MAX, |_| true);
+    }
+
     fn raise(&self, signal: Signal, count: usize, which: impl Fn(&Slot) -> bool) {
         let mut slots = self.0.borrow_mut();
         let chosen = slots
@@ -164,6 +183,31 @@ mod tests {
         slots.shed(5);
         assert_eq!(slots.poll(late, &waker, |_| true), Some(Signal::Shed));
         assert_eq!(slots.poll(early, &waker, |_| true), None, "busy: not shed");
+    }
+
+    #[test]
+    fn the_drain_deadline_reaches_every_connection_and_stops_a_write() {
+        let t0 = Instant::now();
+        let slots = Slots::default();
+        let (reader, writer) = (slots.register(t0), slots.register(t0));
+        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        slots.shutdown();
+        slots.deadline();
+        assert_eq!(
+            slots.poll(writer, &waker, Signal::stops_a_write),
+            Some(Signal::Deadline),
+            "a write waiting on a client that does not read stops"
+        );
+        assert_eq!(
+            slots.poll(reader, &waker, |_| true),
+            Some(Signal::Deadline),
+            "taken before the shutdown that came first"
+        );
+        assert_eq!(
+            slots.poll(writer, &waker, Signal::stops_a_write),
+            None,
+            "shutdown alone does not stop a write"
+        );
     }
 
     #[test]

@@ -100,6 +100,7 @@ impl State {
         match signal {
             Signal::Timeout => self.step(Flow::handle_timeout),
             Signal::Shed => self.end(CloseReason::Shed),
+            Signal::Deadline => self.end(CloseReason::Shutdown),
             Signal::Shutdown => self.step(|flow, g, _, now| flow.handle_shutdown(g, now)),
         }
     }
@@ -133,10 +134,18 @@ impl State {
         self.shared.spares.borrow_mut().recycle(out);
     }
 
-    /// Ends the connection for a reason of the backend's (an I/O error, shedding).
+    /// Ends the connection for a reason of the backend's (an I/O error, shedding); the
+    /// first reason given is the one counted.
     pub(crate) fn end(&mut self, reason: CloseReason) -> Action {
-        self.reason = Some(reason);
+        self.reason.get_or_insert(reason);
         Action::Abort
+    }
+
+    /// A write stopped because the worker's shutdown deadline passed: the connection
+    /// ends, counted as closed by shutdown; `false`, as for any write that did not finish.
+    pub(crate) fn ended_by_deadline(&mut self) -> bool {
+        self.reason.get_or_insert(CloseReason::Shutdown);
+        false
     }
 
     /// The connection is over: counted closed, for the backend's reason or the flow's.

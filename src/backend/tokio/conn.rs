@@ -98,8 +98,10 @@ impl Io for Conn {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {}
                 Err(_) => return false,
             }
-            if !matches!(self.wait_writable().await, Woke::Writable(Ok(()))) {
-                return false; // an error, or the deadline passed with no progress
+            match self.wait_writable().await {
+                Woke::Writable(Ok(())) => {}
+                Woke::Signal(Signal::Deadline) => return self.state.ended_by_deadline(),
+                _ => return false, // an error, or the deadline passed with no progress
             }
         }
         self.state.written();
@@ -108,11 +110,11 @@ impl Io for Conn {
 }
 
 impl Conn {
-    /// Until the socket is ready to write or its deadline passes (other signals wait for
-    /// the next read).
+    /// Until the socket is ready to write or its deadline (or the worker's) passes (other
+    /// signals wait for the next read).
     async fn wait_writable(&self) -> Woke {
         poll_fn(|cx| {
-            if let Poll::Ready(signal) = self.state.poll_signal(cx, |s| s == Signal::Timeout) {
+            if let Poll::Ready(signal) = self.state.poll_signal(cx, Signal::stops_a_write) {
                 return Poll::Ready(Woke::Signal(signal));
             }
             self.stream.poll_write_ready(cx).map(Woke::Writable)

@@ -42,7 +42,7 @@ pub(crate) fn spawn(spec: WorkerSpec<'_>) -> io::Result<WorkerHandle> {
     };
     let run = move |(runtime, listener): (tokio::runtime::Runtime, TcpListener)| {
         let serve = parts.serve(listener, conn::run);
-        tokio::task::LocalSet::new().block_on(&runtime, serve)
+        tokio::task::LocalSet::new().block_on(&runtime, serve).fault // a task dropped while running cancels its I/O safely
     };
     let (thread, setup) = start_worker(format!("greeter-tokio-{name}"), oversight, setup, run)?;
     Ok(WorkerHandle {

@@ -67,16 +67,22 @@ struct Conn {
     lingering: bool,
 }
 
-/// Serves one connection until it closes; dropping the stream closes the socket.
+/// Serves one connection until it closes; dropping the stream closes the socket. It was
+/// accepted through epoll, and leaves epoll for the ring here.
 pub(super) async fn run(
-    stream: TcpStream,
+    accepted: tokio::net::TcpStream,
     peer: SocketAddr,
     shared: Rc<Shared>,
     buffers: Rc<Buffers>,
 ) {
+    let mut state = State::enter(shared, peer);
+    let Ok(stream) = accepted.into_std() else {
+        let _closing = state.end(CloseReason::Error); // epoll would not let go of it
+        return state.finish();
+    };
     let mut conn = Conn {
-        stream,
-        state: State::enter(shared, peer),
+        stream: TcpStream::from_std(stream),
+        state,
         buf: Some(buffers.take()),
         lingering: false,
     };
@@ -148,13 +154,13 @@ impl Io for Conn {
         let mut written = 0;
         while written < out.len() {
             let mut write = pin!(self.stream.write(out.slice(written..)).submit());
-            let woke = until_signal(&self.state, |s| s == Signal::Timeout, write.as_mut()).await;
+            let woke = until_signal(&self.state, Signal::stops_a_write, write.as_mut()).await;
             let (result, slice) = match woke {
                 Woke::Done(done) => done,
-                Woke::Signal(_) => {
+                Woke::Signal(signal) => {
                     let _ = self.stream.shutdown(Shutdown::Both);
                     drop(write.await);
-                    return false;
+                    return signal == Signal::Deadline && self.state.ended_by_deadline();
                 }
             };
             out = slice.into_inner();
