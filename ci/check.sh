@@ -5,7 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-step() { printf '\n== %s\n' "$*"; }
+# Each step's heading says how long the one before it took, so a slow step shows.
+step() {
+  [ -n "${step_name:-}" ] && printf '(%s: %d s)\n' "$step_name" "$((SECONDS - step_began))"
+  step_name=$1 step_began=$SECONDS
+  printf '\n== %s\n' "$*"
+}
 
 step "cargo fmt --check"
 cargo fmt --check
@@ -29,11 +34,14 @@ cargo run --quiet --example without_io_uring -- cargo test
 
 step "--features tokio-uring (the third backend: every per-backend test runs on it too)"
 cargo clippy --all-targets --features tokio-uring -- -D warnings
-cargo test --features tokio-uring
+# The other backends' cases are the default run's, built the same: only the third runs here.
+cargo test --features tokio-uring -- tokio_uring
 
 step "--no-default-features (io_uring only)"
 cargo clippy --all-targets --no-default-features -- -D warnings
-cargo test --no-default-features
+# What differs without tokio: the unit tests, start-up without a fallback, the CLI, the
+# deploy checks; the io_uring cases of the other suites are the default run's.
+cargo test --no-default-features --lib --test fallback --test cli --test deploy --test http
 
 step "portable: as a non-Linux target (--cfg greeter_portable)"
 export_portable() { RUSTFLAGS="--cfg greeter_portable" CARGO_TARGET_DIR=target/portable "$@"; }
