@@ -16,7 +16,7 @@ use std::time::SystemTime;
 
 use tokio::sync::watch;
 
-use super::{Fault, Oversight, Spares, Waker, WorkerSpec, tick_for};
+use super::{Fault, Oversight, Spares, Waker, WorkerSpec, doing, tick_for};
 use crate::access::AccessLog;
 use crate::metrics::WorkerMetrics;
 use crate::proto::Greeter;
@@ -76,6 +76,17 @@ impl<'a> From<WorkerSpec<'a>> for Taken<'a> {
             config: spec.config,
         }
     }
+}
+
+/// The worker's listener, made non-blocking and registered with the reactor of the
+/// runtime this is called in (epoll, or kqueue); call it in the runtime's setup, so that a
+/// failure is a start-up error.
+pub(crate) fn register(listener: socket2::Socket) -> std::io::Result<tokio::net::TcpListener> {
+    listener
+        .set_nonblocking(true)
+        .map_err(doing("making its listener non-blocking"))?;
+    tokio::net::TcpListener::from_std(listener.into())
+        .map_err(doing("registering its listener with epoll"))
 }
 
 /// What a worker's thread serves with.

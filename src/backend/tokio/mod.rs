@@ -12,7 +12,7 @@ use std::io;
 
 use tokio::net::TcpListener;
 
-use super::tasks::Taken;
+use super::tasks::{Taken, register};
 use super::{WorkerHandle, WorkerSpec, doing, start_worker};
 
 /// Starts a worker in its own thread and runtime; returns once it can accept.
@@ -26,18 +26,13 @@ pub(crate) fn spawn(spec: WorkerSpec<'_>) -> io::Result<WorkerHandle> {
         oversight,
         ..
     } = Taken::from(spec);
-    listener
-        .set_nonblocking(true)
-        .map_err(doing("making its listener non-blocking"))?;
     let setup = move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(doing("creating the tokio runtime (epoll)"))?;
         // Registering the listener with the reactor needs the runtime's context.
-        let listener = runtime
-            .block_on(async { TcpListener::from_std(listener.into()) })
-            .map_err(doing("registering its listener with epoll"))?;
+        let listener = runtime.block_on(async { register(listener) })?;
         Ok(((runtime, listener), "current-thread runtime".to_owned()))
     };
     let run = move |(runtime, listener): (tokio::runtime::Runtime, TcpListener)| {

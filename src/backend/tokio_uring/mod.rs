@@ -24,25 +24,21 @@ use std::io;
 use std::mem;
 use std::rc::Rc;
 
-use super::tasks::{Parts, Taken};
+use tokio::net::TcpListener;
+
+use super::tasks::{Parts, Taken, register};
 use super::{WorkerHandle, WorkerSpec, doing, start_worker};
 
 /// Serves on `listener` until stopped and drained; frees the runtime only if no
 /// operation can be left in flight.
 fn serve(
-    runtime: tokio_uring::Runtime,
-    listener: socket2::Socket,
+    (runtime, listener): (tokio_uring::Runtime, TcpListener),
     parts: Parts,
     buffer_size: usize,
 ) -> io::Result<()> {
     let buffers = Rc::new(conn::Buffers::new(buffer_size));
     let run = move |stream, peer, shared| conn::run(stream, peer, shared, Rc::clone(&buffers));
-    let drained = runtime.block_on(async move {
-        // Registering the listener needs the runtime's context.
-        let listener = tokio::net::TcpListener::from_std(listener.into())
-            .map_err(doing("registering its listener with epoll"))?;
-        Ok::<_, io::Error>(parts.serve(listener, run).await)
-    })?;
+    let drained = runtime.block_on(parts.serve(listener, run));
     if drained.abandoned > 0 {
         // Operations of dropped tasks may still be in flight (see the module's doc).
         tracing::warn!("so their runtime is leaked: freeing it could free memory under the kernel");
@@ -61,18 +57,17 @@ pub(crate) fn spawn(spec: WorkerSpec<'_>) -> io::Result<WorkerHandle> {
         oversight,
         config,
     } = Taken::from(spec);
-    listener
-        .set_nonblocking(true)
-        .map_err(doing("making its listener non-blocking"))?;
     let entries = config.uring.sq_entries;
     let buffer_size = config.uring.recv_buffer_size as usize;
     let setup = move || {
         let runtime = tokio_uring::Runtime::new(tokio_uring::builder().entries(entries))
             .map_err(doing("creating the tokio-uring runtime"))?;
+        // Registering the listener with the reactor needs the runtime's context.
+        let listener = runtime.block_on(async { register(listener) })?;
         let flavour = "tokio-uring runtime, ring driven by epoll";
-        Ok((runtime, flavour.to_owned()))
+        Ok(((runtime, listener), flavour.to_owned()))
     };
-    let run = move |runtime| serve(runtime, listener, parts, buffer_size);
+    let run = move |ready| serve(ready, parts, buffer_size);
     let name = format!("greeter-tokio-uring-{name}");
     let (thread, setup) = start_worker(name, oversight, setup, run)?;
     Ok(WorkerHandle {
