@@ -42,7 +42,6 @@ macro_rules! per_backend {
     };
 }
 
-/// The `--backend` value that picks `backend`.
 /// A fresh directory for one test's files (`greeter-NAME-PID-N` in the temporary
 /// directory: N apart, so tests on backends with the same flag never share one).
 pub fn scratch(name: &str) -> std::path::PathBuf {
@@ -54,6 +53,7 @@ pub fn scratch(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// The `--backend` value that picks `backend`.
 pub fn backend_flag(backend: BackendChoice) -> &'static str {
     match backend {
         BackendChoice::Auto => "auto",
