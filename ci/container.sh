@@ -80,6 +80,10 @@ probe_namespaces() { # from inside the running container, under the same profile
 
 run() { # profile, what the start-up line must say
   configure "$1"
+  # Emptied here, not by the background job's redirection: that may run after the wait
+  # below has already found the previous run's start-up line (CI failed on exactly that).
+  : >"$work/out"
+  : >"$work/err"
   runc run --bundle "$work/bundle" "$id" >"$work/out" 2>"$work/err" &
   local pid=$!
   for _ in $(seq 100); do grep -q "greeter serving" "$work/err" 2>/dev/null && break; sleep 0.05; done

@@ -42,6 +42,7 @@ run() {
   taskset -c 0 "$bin" --listen 127.0.0.1:$port --backend "$backend" --workers 1 2>"$work/server.log" &
   local server=$!
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+  : >"$work/hold.out" # here, not by the background redirection, which may come after the wait below
   taskset -c 1 python3 "$work/hold.py" $port "$idle" >"$work/hold.out" &
   local holder=$!
   for _ in $(seq 600); do grep -q holding "$work/hold.out" 2>/dev/null && break; sleep 0.1; done
