@@ -80,6 +80,9 @@ ci/sanitize.sh
 step "slowhttptest and h2load against a running server"
 ci/external.sh
 
+step "AWS http-desync-guardian's request vectors, each held to its tier"
+ci/desync.sh
+
 step "the comparative benchmark, quick mode, every peer built or installed (so none rots)"
 ci/bench.sh --quick --out target/bench-results > target/bench-quick.md
 grep -q '^| greeter io_uring |' target/bench-quick.md || { echo "no greeter io_uring row" >&2; exit 1; }

@@ -2,7 +2,8 @@
 //! backend: `POST /` reads its body by its framing (RFC 9112 §6) and is answered as
 //! `GET /`; `OPTIONS` (RFC 9110 §9.3.7); the Host field's grammar (RFC 9112 §3.2, RFC 9110
 //! §7.2); the HTTP-version's (RFC 9112 §2.3); request-target bytes (RFC 9112 §3.2,
-//! RFC 3986); chunk extensions (RFC 9112 §7.1.1); no bare LF (RFC 9112 §2.2).
+//! RFC 3986); chunk extensions (RFC 9112 §7.1.1); no bare LF (RFC 9112 §2.2); a close
+//! after content on GET and after a framing-field lookalike (RFC 9110 §9.3.1).
 
 mod support;
 
@@ -170,8 +171,41 @@ fn a_bare_lf_is_400(backend: BackendChoice) {
     }
 }
 
+/// A request a front end could frame differently is answered, then the connection closes:
+/// what follows it (here a pipelined GET, where a smuggled request would sit) is never
+/// read as a request.
+fn a_request_a_front_end_could_frame_differently_closes_after_its_answer(backend: BackendChoice) {
+    let server = server(backend);
+    let closing_hello = expected("200 OK", "Connection: close\r\n", "Hello, world!");
+    for first in [
+        "GET / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello",
+        "GET / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: t\r\nTransfer_Encoding: chunked\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: t\r\nContent--Length: 5\r\n\r\n",
+    ] {
+        let got = exchange(server.local_addr(), [first, GET].concat().as_bytes());
+        assert_eq!(got, closing_hello, "{first:?}");
+    }
+    let got = on_one_connection(
+        backend,
+        &[
+            GET,
+            "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello",
+            GET,
+        ]
+        .concat(),
+        3,
+    );
+    assert_eq!(
+        got,
+        hello().repeat(3),
+        "content on POST keeps the connection"
+    );
+}
+
 per_backend!(
     post_to_the_root_reads_the_body_by_its_framing,
+    a_request_a_front_end_could_frame_differently_closes_after_its_answer,
     options_answers_with_what_is_allowed,
     an_invalid_host_is_400,
     a_malformed_version_is_400_and_an_unsupported_one_505,

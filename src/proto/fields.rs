@@ -20,6 +20,10 @@ pub(super) struct Fields<'a> {
     pub expect: Expect,
     /// A field broke a framing rule: `400`.
     pub invalid: bool,
+    /// A field name that reads as `Content-Length` or `Transfer-Encoding` once its `-`
+    /// and `_` are dropped (`Transfer_Encoding`, `Content--Length`): a front end that
+    /// normalizes names would frame this message differently.
+    pub framing_lookalike: bool,
     /// Every field line ends in CRLF (as far as one byte after each value shows: a
     /// field whose value is empty, or followed by whitespace, is left to
     /// [`Fields::lines_end_in_crlf`]).
@@ -120,6 +124,8 @@ impl<'a> Fields<'a> {
             self.content_type = Some(trim(value));
         } else if is("expect") {
             self.expect = list(value).fold(self.expect, expectation);
+        } else {
+            self.framing_lookalike |= reads_as_framing(name);
         }
     }
 }
@@ -129,6 +135,23 @@ fn expectation(so_far: Expect, value: &[u8]) -> Expect {
         (Expect::Other, _) | (_, false) => Expect::Other,
         (_, true) => Expect::Continue,
     }
+}
+
+/// Whether `name`, without its `-` and `_` and ignoring case, is `Content-Length` or
+/// `Transfer-Encoding` (only called for names that are neither exactly). Most names are
+/// settled by their length or their first letter.
+fn reads_as_framing(name: &[u8]) -> bool {
+    const FRAMING: [&[u8]; 2] = [b"contentlength", b"transferencoding"];
+    if name.len() < FRAMING[0].len() {
+        return false;
+    }
+    let letters = name
+        .iter()
+        .filter(|&&b| b != b'-' && b != b'_')
+        .map(u8::to_ascii_lowercase);
+    FRAMING
+        .iter()
+        .any(|target| letters.clone().eq(target.iter().copied()))
 }
 
 /// Strict `Content-Length`: ASCII digits only. No sign, no hex, no list, no inner space.

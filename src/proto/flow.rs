@@ -41,7 +41,9 @@ impl Action {
 /// Why a connection closed, for `greeter_connections_closed_total{reason}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CloseReason {
-    /// The client ended it, or asked for it (`Connection: close`, HTTP/1.0).
+    /// The client ended it, or asked for it (`Connection: close`, HTTP/1.0), or sent a
+    /// request a front end could have framed differently (content on GET, a field named
+    /// `Transfer_Encoding`), after which the connection closes.
     #[default]
     Client,
     /// Idle between requests past the idle timeout.

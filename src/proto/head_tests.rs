@@ -47,6 +47,47 @@ fn persistence_follows_version_and_connection() {
 }
 
 #[test]
+fn content_on_get_or_head_closes_after_the_answer() {
+    for raw in [
+        &b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n"[..],
+        b"HEAD / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+    ] {
+        let head = complete(raw);
+        assert!(!head.persist, "{}", String::from_utf8_lossy(raw));
+        assert_ne!(head.body, BodyFraming::None);
+    }
+    assert!(complete(b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n").persist);
+    assert!(complete(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\n").persist);
+}
+
+#[test]
+fn a_framing_field_lookalike_closes_after_the_answer() {
+    for name in [
+        "Transfer_Encoding",
+        "transfer---encoding",
+        "Content_Length",
+        "CONTENT__LENGTH",
+        "Trans-fer-Encoding",
+        "_Content-Length",
+    ] {
+        let raw = format!("POST / HTTP/1.1\r\nHost: x\r\n{name}: chunked\r\n\r\n");
+        let head = complete(raw.as_bytes());
+        assert!(!head.persist, "{name}");
+        assert_eq!(head.body, BodyFraming::None, "{name} frames nothing");
+    }
+    for name in [
+        "Content-Language",
+        "Content-Type",
+        "Content-Length-X",
+        "Trailer",
+        "X-Content-Length",
+    ] {
+        let raw = format!("GET / HTTP/1.1\r\nHost: x\r\n{name}: 1\r\n\r\n");
+        assert!(complete(raw.as_bytes()).persist, "{name}");
+    }
+}
+
+#[test]
 fn content_length_is_strict() {
     assert_eq!(
         complete(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 42\r\n\r\n").body,

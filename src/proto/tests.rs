@@ -209,7 +209,7 @@ fn small_bodies_are_discarded_large_ones_get_413() {
 
 #[test]
 fn the_answer_to_a_body_waits_for_the_whole_body() {
-    let head = b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab";
+    let head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nab";
     assert_eq!(drive(&greeter(), &[head]).0, "");
     assert_eq!(
         drive(&greeter(), &[head, b"cd"]).0,
