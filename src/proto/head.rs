@@ -181,9 +181,11 @@ fn frame<'a>(req: &httparse::Request<'_, 'a>, head: &[u8]) -> Parsed<'a> {
         (_, Expect::Continue) => true,
         (_, Expect::Other) => return Parsed::Reject(Status::ExpectationFailed),
     };
+    let method_name = method;
+    let method = method_of(method_name);
     Parsed::Complete(Head {
-        method: method_of(method),
-        method_name: method,
+        method,
+        method_name,
         target: path.as_bytes(),
         minor,
         persist: !f.close && (minor == 1 || f.keep_alive) && !desync_risk(&f, method, body),
@@ -202,8 +204,8 @@ fn frame<'a>(req: &httparse::Request<'_, 'a>, head: &[u8]) -> Parsed<'a> {
 /// such content), or a field named like a framing field (`Transfer_Encoding`). Closing
 /// ends the connection before bytes a front end meant as a body can be read as a
 /// request. AWS's http-desync-guardian suite asks this of its "Ambiguous" tier.
-fn desync_risk(f: &Fields<'_>, method: &str, body: BodyFraming) -> bool {
-    let bodiless = matches!(method_of(method), Method::Get | Method::Head);
+fn desync_risk(f: &Fields<'_>, method: Method, body: BodyFraming) -> bool {
+    let bodiless = matches!(method, Method::Get | Method::Head);
     f.framing_lookalike || (bodiless && body != BodyFraming::None)
 }
 
