@@ -10,6 +10,11 @@ must honour them:
 - Compliant: answered, not refused.
 - Acceptable: reported only (not RFC-compliant, no known threat: either answer is fine).
 
+The suite lists a head per vector; what is sent around it is ours. A vector without a
+Host field gets `Host: suite` (HTTP/1.1 requires one, and without it every vector would
+be a 400 for that alone), and a body is sent as the compliant reading frames it
+(`body_for`), so that an answer never waits on bytes the vector did not mean to withhold.
+
 Usage: desync.py PORT SUITE_TESTS_DIR. Prints a line per vector that misses its tier (and
 per deliberate refusal, with its reason) and a summary per tier; exits 1 if a Severe,
 Ambiguous or Compliant vector missed its tier other than as DELIBERATE lists.
