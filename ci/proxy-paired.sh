@@ -20,10 +20,10 @@ for port in 18991 18992; do
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 done
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-measure() { # label pid port script: one line, µs of server CPU per request
+measure() { # label pid port script [script args]: one line, µs of server CPU per request
   local before after out reqs errors
   before=$(ticks "$2")
-  out=$(taskset -c 1 wrk -t1 -c64 -d"${secs}s" -s "benches/wrk/$4" "http://127.0.0.1:$3/")
+  out=$(taskset -c 1 wrk -t1 -c64 -d"${secs}s" -s "benches/wrk/$4" "http://127.0.0.1:$3/" -- ${5:-})
   after=$(ticks "$2")
   reqs=$(echo "$out" | awk '/requests in/ {print $1}')
   errors=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
@@ -32,9 +32,9 @@ measure() { # label pid port script: one line, µs of server CPU per request
     'BEGIN { printf "round %d %-9s %8d requests %8.2f us/request\n", rnd, l, r, t / hz * 1e6 / r }'
 }
 for round in $(seq "$rounds"); do
-  for run in "plain $plain 18991 close.lua" "proxy-v1 $proxied 18992 proxy-v1.lua" "proxy-v2 $proxied 18992 proxy-v2.lua"; do
-    read -r label pid port script <<<"$run"
-    measure "$label" "$pid" "$port" "$script" | tee -a "$log"
+  for run in "plain $plain 18991 close.lua" "proxy-v1 $proxied 18992 proxy.lua v1" "proxy-v2 $proxied 18992 proxy.lua v2"; do
+    read -r label pid port script version <<<"$run"
+    measure "$label" "$pid" "$port" "$script" "$version" | tee -a "$log"
   done
 done
 python3 - "$log" <<'PY'
